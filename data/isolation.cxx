@@ -1,0 +1,157 @@
+#include "isolation.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+
+namespace ischia {
+
+SharedBuffer::SharedBuffer(std::size_t bytes) : size_(bytes) {
+  if (bytes == 0) return;
+  data_ = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (data_ == MAP_FAILED) {
+    data_ = nullptr;
+    throw std::runtime_error("cannot map " + std::to_string(bytes >> 20) +
+                             " MiB of shared memory: " + std::strerror(errno));
+  }
+}
+
+SharedBuffer::~SharedBuffer() {
+  if (data_) ::munmap(data_, size_);
+}
+
+namespace {
+
+bool WriteAll(int fd, const char* data, std::size_t size) {
+  while (size > 0) {
+    const ssize_t n = ::write(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+std::uint64_t CurrentVirtualBytes() {
+  long pages = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld", &pages) != 1) pages = 0;
+    std::fclose(f);
+  }
+  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace
+
+ChildOutcome RunInChild(const std::function<int(const ChildSend&)>& work, double timeoutSeconds,
+                        std::uint64_t extraMemoryBytes) {
+  int fds[2];
+  if (::pipe(fds) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+  const std::uint64_t memoryLimit = CurrentVirtualBytes() + extraMemoryBytes;
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  }
+  if (pid == 0) {
+    ::close(fds[0]);
+    // Codec libraries print to stderr; what matters reaches the parent through the pipe.
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    if (devnull >= 0) {
+      ::dup2(devnull, STDERR_FILENO);
+      ::close(devnull);
+    }
+    rlimit limit{memoryLimit, memoryLimit};
+    ::setrlimit(RLIMIT_AS, &limit);
+    // Frame: one tag byte ('d' data, 'e' error message), 8-byte length, payload.
+    auto frame = [&](char tag, const std::string& bytes) {
+      const std::uint64_t n = bytes.size();
+      if (!WriteAll(fds[1], &tag, 1) || !WriteAll(fds[1], reinterpret_cast<const char*>(&n), 8) ||
+          !WriteAll(fds[1], bytes.data(), bytes.size()))
+        ::_exit(3);
+    };
+    int code = 1;
+    try {
+      code = work([&](const std::string& bytes) { frame('d', bytes); });
+    } catch (const std::bad_alloc&) {
+      frame('e', "out of memory: the data declares more than the reader may allocate");
+      code = 1;
+    } catch (const std::exception& e) {
+      frame('e', e.what());
+      code = 1;
+    } catch (...) {
+      frame('e', "unknown error");
+      code = 1;
+    }
+    ::_exit(code == 0 ? 0 : 1);
+  }
+  ::close(fds[1]);
+  ChildOutcome outcome;
+  std::string raw;
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::duration<double>(timeoutSeconds);
+  bool timedOut = false;
+  char buf[4096];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    if (left <= 0) {
+      timedOut = true;
+      break;
+    }
+    pollfd p{fds[0], POLLIN, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1000)));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) continue;
+    const ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // EOF: the child closed its end (exited)
+    raw.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fds[0]);
+  if (timedOut) ::kill(pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (timedOut) {
+    outcome.crashed = true;
+    outcome.message = "gave up after " + std::to_string(static_cast<int>(timeoutSeconds)) +
+                      " s (the decoder hung)";
+  } else if (WIFSIGNALED(status)) {
+    outcome.crashed = true;
+    outcome.message = std::string("the decoder crashed (") + ::strsignal(WTERMSIG(status)) +
+                      ") on malformed data";
+  } else {
+    outcome.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }
+  // Unframe what arrived (a crash may cut the last frame short: it is dropped).
+  std::size_t pos = 0;
+  while (pos + 9 <= raw.size()) {
+    const char tag = raw[pos];
+    std::uint64_t n = 0;
+    std::memcpy(&n, raw.data() + pos + 1, 8);
+    if (pos + 9 + n > raw.size()) break;
+    const std::string payload = raw.substr(pos + 9, n);
+    if (tag == 'd') outcome.outputs.push_back(payload);
+    else if (!outcome.crashed) outcome.message = payload;
+    pos += 9 + n;
+  }
+  if (!outcome.ok && !outcome.crashed && outcome.message.empty())
+    outcome.message = "the reader failed";
+  return outcome;
+}
+
+}  // namespace ischia

@@ -1,0 +1,264 @@
+#pragma once
+// Internal to the phantom: the analytic anatomy (shapes in LPS mm), its tissues and the
+// deterministic random numbers. Not part of the public API (see phantom.h).
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "phantom.h"
+
+namespace ischia::phantom {
+
+// ---------------------------------------------------------------------------------------------
+// Small maths
+struct Vec3 {
+  double x = 0, y = 0, z = 0;
+};
+inline Vec3 operator+(Vec3 a, Vec3 b) { return {a.x + b.x, a.y + b.y, a.z + b.z}; }
+inline Vec3 operator-(Vec3 a, Vec3 b) { return {a.x - b.x, a.y - b.y, a.z - b.z}; }
+inline Vec3 operator*(double s, Vec3 a) { return {s * a.x, s * a.y, s * a.z}; }
+inline double Dot(Vec3 a, Vec3 b) { return a.x * b.x + a.y * b.y + a.z * b.z; }
+inline Vec3 Cross(Vec3 a, Vec3 b) {
+  return {a.y * b.z - a.z * b.y, a.z * b.x - a.x * b.z, a.x * b.y - a.y * b.x};
+}
+inline double Norm(Vec3 a) { return std::sqrt(Dot(a, a)); }
+inline Vec3 Normalized(Vec3 a) { return (1.0 / Norm(a)) * a; }
+
+// Rotation matrix (rows) from angles about x, y, z in radians, applied as Rz * Ry * Rx.
+struct Mat3 {
+  std::array<double, 9> m{1, 0, 0, 0, 1, 0, 0, 0, 1};
+  Vec3 operator*(Vec3 v) const {
+    return {m[0] * v.x + m[1] * v.y + m[2] * v.z, m[3] * v.x + m[4] * v.y + m[5] * v.z,
+            m[6] * v.x + m[7] * v.y + m[8] * v.z};
+  }
+  Mat3 Transposed() const {
+    Mat3 t;
+    for (int r = 0; r < 3; ++r)
+      for (int c = 0; c < 3; ++c) t.m[3 * r + c] = m[3 * c + r];
+    return t;
+  }
+};
+Mat3 RotationXYZ(double ax, double ay, double az);
+
+// ---------------------------------------------------------------------------------------------
+// Deterministic random numbers: splitmix64 streams, identical on every platform (no
+// implementation-defined std:: distributions).
+std::uint64_t Mix64(std::uint64_t x);
+std::uint64_t HashCombine(std::uint64_t a, std::uint64_t b);
+class Rng {
+ public:
+  explicit Rng(std::uint64_t seed) : state_(Mix64(seed ^ 0x9E3779B97F4A7C15ull)) {}
+  std::uint64_t Next();
+  double Uniform();  // [0, 1)
+  double Uniform(double lo, double hi) { return lo + (hi - lo) * Uniform(); }
+  double Normal();   // standard normal (Box-Muller)
+  double Normal(double mean, double sd) { return mean + sd * Normal(); }
+  int Int(int lo, int hi);  // inclusive
+  bool Chance(double p) { return Uniform() < p; }
+
+ private:
+  std::uint64_t state_;
+};
+// Smooth 3-D gradient noise in about [-1, 1], deterministic from `seed`.
+double GradientNoise(std::uint64_t seed, double x, double y, double z);
+
+// ---------------------------------------------------------------------------------------------
+// Tissues. Labels: ischium tissues -> 1, hamstring tendon tissues -> 2, tear tissues -> 3.
+enum Tissue : std::uint8_t {
+  kAir = 0,
+  kSkin,
+  kSubcutaneousFat,
+  kFat,  // intermuscular, ischioanal, pelvic fat
+  kMuscleGluteal,
+  kMuscleHamstring,
+  kMuscleAdductor,
+  kMuscleQuadriceps,
+  kMuscleHipRotator,  // obturators, quadratus femoris, iliopsoas
+  kMuscleOther,       // pelvic floor, bowel wall, abdominal
+  kCortex,
+  kMarrow,
+  kIschiumCortex,
+  kIschiumMarrow,
+  kIschiumOedema,
+  kCartilage,
+  kJointFluid,
+  kTendon,      // hamstring tendon, normal
+  kTendinosis,  // hamstring tendon, degenerate
+  kOtherTendon, // adductor magnus and other tendons
+  kTearFluid,
+  kTearHaematoma,
+  kPeritendinousOedema,
+  kNerve,
+  kArtery,
+  kVein,
+  kUrine,
+  kProstate,
+  kBowelContent,
+  kTissueCount
+};
+std::uint16_t LabelOf(Tissue t);
+bool IsMuscle(Tissue t);
+bool IsFatty(Tissue t);
+
+// MR properties of one tissue at a field strength: a water pool and a fat fraction.
+struct TissueMr {
+  double waterPd = 0, waterT1 = 1000, waterT2 = 50;  // ms
+  double fatFraction = 0;                           // of the proton density
+  double fatPd = 1;
+};
+TissueMr TissueProperties(Tissue t, double fieldT);
+
+// ---------------------------------------------------------------------------------------------
+// Shapes. Sdf() returns an approximate signed distance (mm, negative inside) that is close to a
+// lower bound of the true distance, which the adaptive sampler relies on.
+
+// A generalized cylinder along patient z: an elliptic (optionally bent into a crescent)
+// cross-section whose centre, semi-axes, rotation and bend are interpolated between key levels.
+struct TubeKey {
+  double z, cx, cy, a, b, angle = 0, bend = 0;  // a along the rotated x axis; angle in rad
+};
+class ZTube {
+ public:
+  ZTube() = default;
+  explicit ZTube(std::vector<TubeKey> keys);
+  double Sdf(const Vec3& p) const;
+  // Section at level z (interpolated key); false outside the z range.
+  bool Section(double z, TubeKey& key) const;
+  // Local section coordinates (u along a, v along b) of p at its level; false outside z.
+  bool Local(const Vec3& p, double& u, double& v, TubeKey& key) const;
+  double zMin() const { return zMin_; }
+  double zMax() const { return zMax_; }
+  double BoundDistance(const Vec3& p) const;  // distance to the bounding box (0 inside)
+
+ private:
+  std::vector<TubeKey> keys_;
+  double zMin_ = 0, zMax_ = 0, lipschitz_ = 1;
+  double boxMin_[3]{}, boxMax_[3]{};
+};
+
+struct Ellipsoid {
+  Vec3 centre, radii{1, 1, 1};
+  Mat3 rotation;  // local -> body
+  double Sdf(const Vec3& p) const;
+};
+
+struct Capsule {
+  Vec3 a, b;
+  double ra = 1, rb = 1;
+  double Sdf(const Vec3& p) const;
+};
+
+double SmoothMin(double a, double b, double k);
+
+// ---------------------------------------------------------------------------------------------
+// Per-side anatomy parameters and the tendon model. Side structures are defined in the frame
+// of the LEFT side (x > 0 lateral); a point of the right side is mirrored (x -> -x) first.
+struct Tendon {
+  ZTube conjoint, semimembranosus;  // shapes of the intact tendons (complete tear: the stump)
+  ZTube gap;                        // complete tear: fluid-filled path from footprint to stump
+  bool hasGap = false;
+  double zFootprint = 0;            // level of the footprint (body frame)
+  double zLower = 0;                // lowest level of the tendon (blend into muscle)
+  double cleftTop = 0, cleftBottom = 0, cleftFraction = 0, cleftWidth = 0;  // partial tear
+  double stumpTop = 0;              // complete tear: z of the proximal end of the stump
+  double length = 0;                // footprint to blend, mm along z
+  double arcPerZ = 1;               // course length per mm of z
+};
+
+struct Side {
+  int sign = 1;  // +1 left (patient left = +x), -1 right
+  PhantomCase pathology = PhantomCase::Normal;
+  double retractionMm = 0, partialExtent = 0, partialLength = 0;
+  bool intrasubstance = false, periOedema = false, marrowOedema = false;
+  double periRim = 3;
+  double tipZ = 0;       // designed lowest level of the tuberosity
+  double xI = 55;        // tuberosity x (left frame)
+  Ellipsoid tuberosity;
+  Capsule ischialBody, inferiorRamus, superiorRamus, pubicBody, supraAcetabular;
+  Ellipsoid acetabulum, ilium;
+  Vec3 openDir;          // opening of the acetabular cup
+  Vec3 femoralHead;
+  double headRadius = 24;
+  Capsule neck, shaft;
+  Ellipsoid greaterTrochanter, lesserTrochanter;
+  double lesserTrochanterZ = 0;
+  Ellipsoid oedemaZone;
+  Vec3 footprint, footprintNormal;  // left frame
+  Tendon tendon;
+  ZTube adductorTendon, sciatic, artery, vein;
+  std::vector<ZTube> muscles;  // paired with muscleTissue, in priority order
+  std::vector<Tissue> muscleTissue;
+  std::vector<Capsule> vessels;  // small veins in fat
+};
+
+// The whole anatomy: body frame = LPS translated by `offset` and rotated about z by `yaw`.
+class Anatomy {
+ public:
+  Anatomy(std::uint64_t seed, const PhantomOptions& options);
+
+  // Tissue at p (LPS mm). `distance` receives a conservative distance (mm) within which the
+  // tissue does not change.
+  Tissue Classify(const Vec3& lps, double* distance) const;
+
+  // Texture fields at p for intensity modulation: fat fraction inside muscle, fibrous septa
+  // in fat, and a general heterogeneity in about [-1, 1].
+  void Texture(const Vec3& lps, double& muscleFat, double& septa, double& hetero) const;
+
+  // Hamstring tendon envelope (tendon or cleft, not bone) of one side at p (LPS).
+  bool InTendonEnvelope(const Vec3& lps, int sideIndex) const;
+
+  Vec3 ToBody(const Vec3& lps) const;
+  Vec3 ToLps(const Vec3& body) const;
+  // Left-frame point of side i -> LPS.
+  Vec3 SideToLps(const Vec3& leftFrame, int sideIndex) const;
+
+  const Side& GetSide(int i) const { return sides_[i]; }  // 0 right (-x), 1 left (+x)
+  double BodyWidth() const { return bodyWidth_; }
+  double BodyDepth() const { return bodyDepth_; }
+  Vec3 BodyCentreLps() const;  // body centre at the level of the tuberosity tips
+  double TipZLps() const;      // mean patient z of the designed tuberosity tips
+  double TuberosityYLps() const;
+  double FemoralHeadYLps() const;
+  std::uint64_t Seed() const { return seed_; }
+
+  // Lowest point of the ischium of one side (LPS), found numerically on the shapes.
+  Vec3 FindTuberosityTip(int sideIndex) const;
+  // Hip bone signed distance in the left frame; `ischium` tells whether the nearest part is
+  // the ischium (label 1).
+  double HipBoneSdf(const Side& s, const Vec3& q, bool* ischium) const;
+
+ private:
+  double BodySdf(const Vec3& b) const;
+  double PosteriorY(double x, double z) const;
+  double FatThickness(const Vec3& b) const;
+  double FemurSdf(const Side& s, const Vec3& q, double* cortex) const;
+  bool ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double& dist,
+                    Tissue& tissue) const;
+  bool ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue& tissue) const;
+  bool ClassifyMidline(const Vec3& b, double& dist, Tissue& tissue) const;
+  void BuildSide(Side& s, Rng& rng, const PhantomSideOptions& opt, int sideIndex);
+  void BuildTendon(Side& s, Rng& rng);
+  void BuildMuscles(Side& s, Rng& rng);
+
+  std::uint64_t seed_;
+  Vec3 offset_;  // body origin in LPS
+  double yaw_ = 0;
+  Mat3 toBody_, toLps_;
+  double scale_ = 1, bulk_ = 1, fatBase_ = 15, skin_ = 2, bodyWidth_ = 340, bodyDepth_ = 230;
+  ZTube pelvis_, thigh_, cleft_;
+  std::array<double, 8> fatHarmonics_{};
+  Side sides_[2];
+  // Shared skeleton means (sides jitter around them).
+  double base_[16]{};
+  Ellipsoid bladder_, prostate_, rectum_;
+  ZTube analCanal_, sacrum_;
+  std::vector<Ellipsoid> bowel_;
+  std::vector<int> bowelGas_;
+};
+
+// Measures the tendon envelope on the axial plane z = zLps (patient z) for one side.
+TendonSection MeasureTendonSection(const Anatomy& anatomy, int sideIndex, double zLps);
+
+}  // namespace ischia::phantom

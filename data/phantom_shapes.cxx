@@ -1,0 +1,310 @@
+// Maths, random numbers, shapes and tissue properties of the phantom (no ITK: compiles fast).
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "phantom_model.h"
+
+namespace ischia::phantom {
+
+Mat3 RotationXYZ(double ax, double ay, double az) {
+  const double cx = std::cos(ax), sx = std::sin(ax), cy = std::cos(ay), sy = std::sin(ay),
+               cz = std::cos(az), sz = std::sin(az);
+  // Rz * Ry * Rx
+  Mat3 r;
+  r.m = {cz * cy, cz * sy * sx - sz * cx, cz * sy * cx + sz * sx,
+         sz * cy, sz * sy * sx + cz * cx, sz * sy * cx - cz * sx,
+         -sy,     cy * sx,                cy * cx};
+  return r;
+}
+
+std::uint64_t Mix64(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+std::uint64_t HashCombine(std::uint64_t a, std::uint64_t b) {
+  return Mix64(a ^ (Mix64(b) + 0x632BE59BD9B4E019ull + (a << 6) + (a >> 2)));
+}
+
+std::uint64_t Rng::Next() {
+  state_ += 0x9E3779B97F4A7C15ull;
+  std::uint64_t z = state_;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+double Rng::Uniform() { return static_cast<double>(Next() >> 11) * (1.0 / 9007199254740992.0); }
+
+double Rng::Normal() {
+  double u1 = Uniform();
+  if (u1 < 1e-300) u1 = 1e-300;
+  const double u2 = Uniform();
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+}
+
+int Rng::Int(int lo, int hi) {
+  return lo + static_cast<int>(Next() % static_cast<std::uint64_t>(hi - lo + 1));
+}
+
+namespace {
+inline double Fade(double t) { return t * t * t * (t * (t * 6 - 15) + 10); }
+inline double Grad(std::uint64_t h, double x, double y, double z) {
+  switch (h & 15) {  // the 12 cube-edge gradients (+4 repeats), as in improved Perlin noise
+    case 0: return x + y;
+    case 1: return -x + y;
+    case 2: return x - y;
+    case 3: return -x - y;
+    case 4: return x + z;
+    case 5: return -x + z;
+    case 6: return x - z;
+    case 7: return -x - z;
+    case 8: return y + z;
+    case 9: return -y + z;
+    case 10: return y - z;
+    case 11: return -y - z;
+    case 12: return x + y;
+    case 13: return -x + y;
+    case 14: return -y + z;
+    default: return -y - z;
+  }
+}
+inline std::uint64_t LatticeHash(std::uint64_t seed, long i, long j, long k) {
+  std::uint64_t h = seed;
+  h = Mix64(h ^ static_cast<std::uint64_t>(i) * 0x8CB92BA72F3D8DD7ull);
+  h = Mix64(h ^ static_cast<std::uint64_t>(j) * 0xD6E8FEB86659FD93ull);
+  h = Mix64(h ^ static_cast<std::uint64_t>(k) * 0xA0761D6478BD642Full);
+  return h >> 7;
+}
+}  // namespace
+
+double GradientNoise(std::uint64_t seed, double x, double y, double z) {
+  const double fx = std::floor(x), fy = std::floor(y), fz = std::floor(z);
+  const long i = static_cast<long>(fx), j = static_cast<long>(fy), k = static_cast<long>(fz);
+  const double dx = x - fx, dy = y - fy, dz = z - fz;
+  const double u = Fade(dx), v = Fade(dy), w = Fade(dz);
+  double c[8];
+  for (int n = 0; n < 8; ++n) {
+    const int a = n & 1, b = (n >> 1) & 1, d = (n >> 2) & 1;
+    c[n] = Grad(LatticeHash(seed, i + a, j + b, k + d), dx - a, dy - b, dz - d);
+  }
+  const double x00 = c[0] + u * (c[1] - c[0]), x10 = c[2] + u * (c[3] - c[2]);
+  const double x01 = c[4] + u * (c[5] - c[4]), x11 = c[6] + u * (c[7] - c[6]);
+  const double y0 = x00 + v * (x10 - x00), y1 = x01 + v * (x11 - x01);
+  return y0 + w * (y1 - y0);
+}
+
+// ---------------------------------------------------------------------------------------------
+namespace {
+// First-order distance to an ellipse/ellipsoid boundary in scaled coordinates (iq's estimate).
+inline double EllipseDistance(double u, double v, double a, double b) {
+  const double qa = u / a, qb = v / b;
+  const double k0 = std::sqrt(qa * qa + qb * qb);
+  const double ga = u / (a * a), gb = v / (b * b);
+  const double k1 = std::sqrt(ga * ga + gb * gb);
+  if (k1 < 1e-12) return -std::min(a, b);
+  return k0 * (k0 - 1.0) / k1;
+}
+
+double CatmullRom(const std::vector<TubeKey>& k, std::size_t i, double t,
+                  double TubeKey::*field) {
+  const std::size_t n = k.size();
+  const double p0 = k[i].*field, p1 = k[i + 1].*field;
+  const double dz = k[i + 1].z - k[i].z;
+  const double m0 = (i > 0) ? (k[i + 1].*field - k[i - 1].*field) / (k[i + 1].z - k[i - 1].z) * dz
+                            : (p1 - p0);
+  const double m1 = (i + 2 < n)
+                        ? (k[i + 2].*field - k[i].*field) / (k[i + 2].z - k[i].z) * dz
+                        : (p1 - p0);
+  const double t2 = t * t, t3 = t2 * t;
+  return (2 * t3 - 3 * t2 + 1) * p0 + (t3 - 2 * t2 + t) * m0 + (-2 * t3 + 3 * t2) * p1 +
+         (t3 - t2) * m1;
+}
+}  // namespace
+
+ZTube::ZTube(std::vector<TubeKey> keys) : keys_(std::move(keys)) {
+  if (keys_.size() < 2) throw std::invalid_argument("ZTube needs at least two key levels");
+  std::sort(keys_.begin(), keys_.end(), [](const TubeKey& a, const TubeKey& b) { return a.z < b.z; });
+  zMin_ = keys_.front().z;
+  zMax_ = keys_.back().z;
+  double slope = 0, bend = 0;
+  for (std::size_t i = 0; i + 1 < keys_.size(); ++i) {
+    const double dz = std::max(keys_[i + 1].z - keys_[i].z, 1e-6);
+    const double s = (std::fabs(keys_[i + 1].cx - keys_[i].cx) + std::fabs(keys_[i + 1].cy - keys_[i].cy) +
+                      std::max(std::fabs(keys_[i + 1].a - keys_[i].a), std::fabs(keys_[i + 1].b - keys_[i].b)) +
+                      std::max(keys_[i].a, keys_[i + 1].a) * std::fabs(keys_[i + 1].angle - keys_[i].angle)) /
+                     dz;
+    slope = std::max(slope, s);
+  }
+  for (const auto& k : keys_) bend = std::max(bend, std::fabs(k.bend));
+  // Spline overshoot and the shear of the crescent bend make the estimate less conservative.
+  lipschitz_ = std::sqrt(1.0 + 1.2 * slope * slope) * std::sqrt(1.0 + 4.0 * bend * bend);
+  boxMin_[0] = boxMin_[1] = 1e30;
+  boxMax_[0] = boxMax_[1] = -1e30;
+  for (const auto& k : keys_) {
+    const double r = std::max(k.a, k.b) * (1.0 + std::fabs(k.bend)) + 2.0;
+    boxMin_[0] = std::min(boxMin_[0], k.cx - r);
+    boxMax_[0] = std::max(boxMax_[0], k.cx + r);
+    boxMin_[1] = std::min(boxMin_[1], k.cy - r);
+    boxMax_[1] = std::max(boxMax_[1], k.cy + r);
+  }
+  // Splines may overshoot the key values a little.
+  const double margin = 0.15 * std::max(boxMax_[0] - boxMin_[0], boxMax_[1] - boxMin_[1]);
+  boxMin_[0] -= margin;
+  boxMin_[1] -= margin;
+  boxMax_[0] += margin;
+  boxMax_[1] += margin;
+  boxMin_[2] = zMin_;
+  boxMax_[2] = zMax_;
+}
+
+bool ZTube::Section(double z, TubeKey& key) const {
+  if (keys_.empty() || z < zMin_ || z > zMax_) return false;
+  std::size_t i = 0;
+  while (i + 2 < keys_.size() && z > keys_[i + 1].z) ++i;
+  const double t = (z - keys_[i].z) / std::max(keys_[i + 1].z - keys_[i].z, 1e-9);
+  key.z = z;
+  key.cx = CatmullRom(keys_, i, t, &TubeKey::cx);
+  key.cy = CatmullRom(keys_, i, t, &TubeKey::cy);
+  key.a = std::max(0.05, CatmullRom(keys_, i, t, &TubeKey::a));
+  key.b = std::max(0.05, CatmullRom(keys_, i, t, &TubeKey::b));
+  key.angle = CatmullRom(keys_, i, t, &TubeKey::angle);
+  key.bend = CatmullRom(keys_, i, t, &TubeKey::bend);
+  return true;
+}
+
+bool ZTube::Local(const Vec3& p, double& u, double& v, TubeKey& key) const {
+  if (!Section(p.z, key)) return false;
+  const double c = std::cos(key.angle), s = std::sin(key.angle);
+  const double dx = p.x - key.cx, dy = p.y - key.cy;
+  u = dx * c + dy * s;
+  v = -dx * s + dy * c;
+  return true;
+}
+
+double ZTube::BoundDistance(const Vec3& p) const {
+  const double q[3] = {p.x, p.y, p.z};
+  double d2 = 0;
+  for (int i = 0; i < 3; ++i) {
+    const double e = std::max({boxMin_[i] - q[i], 0.0, q[i] - boxMax_[i]});
+    d2 += e * e;
+  }
+  return std::sqrt(d2);
+}
+
+double ZTube::Sdf(const Vec3& p) const {
+  if (keys_.empty()) return 1e9;
+  const double zc = std::clamp(p.z, zMin_, zMax_);
+  TubeKey k;
+  Section(zc, k);
+  const double c = std::cos(k.angle), s = std::sin(k.angle);
+  const double dx = p.x - k.cx, dy = p.y - k.cy;
+  const double u = dx * c + dy * s;
+  double v = -dx * s + dy * c;
+  v += k.bend * u * u / k.a;
+  const double fs = EllipseDistance(u, v, k.a, k.b) / lipschitz_;
+  const double dz = std::max(zMin_ - p.z, p.z - zMax_);
+  if (dz > 0) return fs > 0 ? std::sqrt(fs * fs + dz * dz) : dz;
+  return std::max(fs, dz);
+}
+
+double Ellipsoid::Sdf(const Vec3& p) const {
+  const Vec3 q = rotation.Transposed() * (p - centre);
+  const double k0 = std::sqrt(q.x * q.x / (radii.x * radii.x) + q.y * q.y / (radii.y * radii.y) +
+                              q.z * q.z / (radii.z * radii.z));
+  const double gx = q.x / (radii.x * radii.x), gy = q.y / (radii.y * radii.y),
+               gz = q.z / (radii.z * radii.z);
+  const double k1 = std::sqrt(gx * gx + gy * gy + gz * gz);
+  if (k1 < 1e-12) return -std::min({radii.x, radii.y, radii.z});
+  return k0 * (k0 - 1.0) / k1;
+}
+
+double Capsule::Sdf(const Vec3& p) const {
+  const Vec3 ab = b - a, ap = p - a;
+  const double len2 = std::max(Dot(ab, ab), 1e-12);
+  const double t = std::clamp(Dot(ap, ab) / len2, 0.0, 1.0);
+  const double r = ra + t * (rb - ra);
+  const double taper = std::fabs(rb - ra) / std::sqrt(len2);
+  return (Norm(ap - t * ab) - r) / std::sqrt(1.0 + taper * taper);
+}
+
+double SmoothMin(double a, double b, double k) {
+  const double h = std::max(k - std::fabs(a - b), 0.0) / k;
+  return std::min(a, b) - h * h * k * 0.25;
+}
+
+// ---------------------------------------------------------------------------------------------
+std::uint16_t LabelOf(Tissue t) {
+  switch (t) {
+    case kIschiumCortex:
+    case kIschiumMarrow:
+    case kIschiumOedema:
+      return 1;
+    case kTendon:
+    case kTendinosis:
+      return 2;
+    case kTearFluid:
+    case kTearHaematoma:
+      return 3;
+    default:
+      return 0;
+  }
+}
+
+bool IsMuscle(Tissue t) { return t >= kMuscleGluteal && t <= kMuscleOther; }
+bool IsFatty(Tissue t) { return t == kSubcutaneousFat || t == kFat; }
+
+TissueMr TissueProperties(Tissue t, double fieldT) {
+  // Water pool (PD, T1, T2 in ms) at 1.5 T from the MR literature (e.g. Gold et al. AJR 2004,
+  // Stanisz et al. MRM 2005, rounded); T1 lengthens at 3 T, T2 shortens slightly.
+  TissueMr m;
+  auto set = [&](double pd, double t1, double t2, double fat) {
+    m.waterPd = pd * (1.0 - fat);
+    m.waterT1 = t1;
+    m.waterT2 = t2;
+    m.fatFraction = fat;
+    m.fatPd = fat;
+  };
+  switch (t) {
+    case kAir: set(0.0, 1000, 1, 0); break;
+    case kSkin: set(0.75, 600, 45, 0.1); break;
+    case kSubcutaneousFat:
+    case kFat: set(1.0, 700, 60, 0.92); break;
+    case kMuscleGluteal:
+    case kMuscleHamstring:
+    case kMuscleAdductor:
+    case kMuscleQuadriceps:
+    case kMuscleHipRotator: set(0.78, 870, 38, 0.02); break;
+    case kMuscleOther: set(0.80, 900, 45, 0.02); break;
+    case kCortex:
+    case kIschiumCortex: set(0.05, 1000, 2, 0.0); break;
+    case kMarrow:
+    case kIschiumMarrow: set(0.95, 600, 50, 0.82); break;
+    case kIschiumOedema: set(0.97, 1200, 90, 0.35); break;
+    case kCartilage: set(0.72, 1050, 38, 0); break;
+    case kJointFluid: set(1.0, 3300, 1200, 0); break;
+    case kTendon: set(0.45, 550, 6, 0); break;
+    case kTendinosis: set(0.70, 900, 30, 0); break;
+    case kOtherTendon: set(0.45, 550, 7, 0); break;
+    case kTearFluid: set(0.97, 3000, 700, 0); break;
+    case kTearHaematoma: set(0.90, 1100, 160, 0); break;
+    case kPeritendinousOedema: set(0.92, 1300, 110, 0.45); break;
+    case kNerve: set(0.78, 1050, 65, 0.08); break;
+    case kArtery: set(0.03, 1500, 200, 0); break;  // flow void on spin echo
+    case kVein: set(0.55, 1500, 160, 0); break;    // slow flow: intermediate
+    case kUrine: set(1.0, 3500, 1700, 0); break;
+    case kProstate: set(0.85, 1300, 90, 0); break;
+    case kBowelContent: set(0.35, 1000, 35, 0.1); break;
+    default: set(0.5, 1000, 50, 0); break;
+  }
+  if (fieldT > 2.0) {
+    m.waterT1 *= (t == kUrine || t == kJointFluid || t == kTearFluid) ? 1.1 : 1.35;
+    m.waterT2 *= 0.9;
+  }
+  return m;
+}
+
+}  // namespace ischia::phantom
