@@ -379,7 +379,9 @@ void ScanFile(const fs::path& path, std::uintmax_t size, ScanResult& out) {
     if (ms == gdcm::MediaStorage::MediaStorageDirectoryStorage) sopClass = "1.2.840.10008.1.3.10";
   }
   // ReadUpToTag stops in front of the pixel data: bytes left over mean the file has some.
-  const std::uint64_t headerEnd = reader.GetStreamCurrentPosition();
+  // (At end of file the stream position is -1: no pixel data.)
+  const std::size_t position = reader.GetStreamCurrentPosition();
+  const std::uint64_t headerEnd = position == static_cast<std::size_t>(-1) ? size : position;
   const bool hasPixelData = headerEnd > 0 && headerEnd + 8 <= size;
   if (const char* why = NonImageReason(sopClass, ds, hasPixelData)) {
     out.nonImage.push_back({name, why});

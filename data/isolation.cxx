@@ -129,10 +129,10 @@ ChildOutcome RunInChild(const std::function<int(const ChildSend&)>& work, double
   if (timedOut) {
     outcome.crashed = true;
     outcome.message = "gave up after " + std::to_string(static_cast<int>(timeoutSeconds)) +
-                      " s (the decoder hung)";
+                      " s (the reader hung)";
   } else if (WIFSIGNALED(status)) {
     outcome.crashed = true;
-    outcome.message = std::string("the decoder crashed (") + ::strsignal(WTERMSIG(status)) +
+    outcome.message = std::string("the reader crashed (") + ::strsignal(WTERMSIG(status)) +
                       ") on malformed data";
   } else {
     outcome.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
