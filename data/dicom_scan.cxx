@@ -502,7 +502,6 @@ ScanResult ScanDicomFolder(const fs::path& root) {
   constexpr std::uint64_t kParserMemory = std::uint64_t(1) << 30;
   std::size_t start = 0;
   while (start < candidates.size()) {
-    const std::size_t remaining = candidates.size() - start;
     const ChildOutcome outcome = RunInChild(
         [&](const ChildSend& send) {
           for (std::size_t i = start; i < candidates.size(); ++i) {
@@ -518,7 +517,7 @@ ScanResult ScanDicomFolder(const fs::path& root) {
           }
           return 0;
         },
-        60.0 + 0.5 * static_cast<double>(remaining), kParserMemory);
+        60.0, kParserMemory);
     for (const std::string& message : outcome.outputs) AppendScan(message, out);
     const std::size_t done = start + outcome.outputs.size();
     if (outcome.ok && done == candidates.size()) break;

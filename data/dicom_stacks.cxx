@@ -192,6 +192,7 @@ std::vector<Study> BuildStudies(const std::vector<FrameInfo>& frames) {
       continue;
     }
     const std::string study = f.studyInstanceUid.empty() ? "(no StudyInstanceUID)" : f.studyInstanceUid;
+    // Frames without a series UID cannot be told apart: each file stands alone.
     const std::string series = f.seriesInstanceUid.empty() ? "(no SeriesInstanceUID) " + f.path : f.seriesInstanceUid;
     tree[study][series].push_back(f);
   }
@@ -280,7 +281,8 @@ std::vector<Study> BuildStudies(const std::vector<FrameInfo>& frames) {
           for (std::size_t i = 0; i < l.size(); ++i) stack.splitLabel += (i ? ", " : "") + l[i];
           stack.slices = std::move(parts[p]);
           SortAndMeasure(stack);
-          if (const auto it = duplicatesPerSeries.find(seriesUid); it != duplicatesPerSeries.end())
+          if (const auto it = duplicatesPerSeries.find(f0.seriesInstanceUid);
+              it != duplicatesPerSeries.end())
             stack.problems.push_back(std::to_string(it->second) +
                                      " duplicate copies of instances ignored");
           stack.role = ClassifyStack(stack, stack.roleReason);

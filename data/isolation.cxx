@@ -100,8 +100,9 @@ ChildOutcome RunInChild(const std::function<int(const ChildSend&)>& work, double
   ::close(fds[1]);
   ChildOutcome outcome;
   std::string raw;
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::duration<double>(timeoutSeconds);
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                      std::chrono::duration<double>(timeoutSeconds));
   bool timedOut = false;
   char buf[4096];
   for (;;) {
@@ -119,6 +120,9 @@ ChildOutcome RunInChild(const std::function<int(const ChildSend&)>& work, double
     const ssize_t n = ::read(fds[0], buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // EOF: the child closed its end (exited)
+    // The limit is on inactivity: a child that keeps reporting progress may run on.
+    deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                      std::chrono::duration<double>(timeoutSeconds));
     raw.append(buf, static_cast<std::size_t>(n));
   }
   ::close(fds[0]);

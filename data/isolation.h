@@ -20,7 +20,8 @@ struct ChildOutcome {
 
 using ChildSend = std::function<void(const std::string& bytes)>;
 
-// Runs `work` in a forked child whose address space is limited to what it has now plus
+// Runs `work` in a forked child, stopped if it sends nothing for `timeoutSeconds`; its address
+// space is limited to what it has now plus
 // `extraMemoryBytes` (a hostile header then fails an allocation instead of exhausting the
 // machine). `work` streams results to the parent with `send`, returns 0 on success, or throws
 // (the exception's text becomes `message`). Large pixel buffers are better handed back through

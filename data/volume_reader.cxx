@@ -306,11 +306,14 @@ FloatImage::Pointer ReadStackVolume(const ImageStack& stack, const VolumeReadOpt
       std::copy_n(frames.data() + k * sliceVoxels, sliceVoxels, grid + job.slots[k] * sliceVoxels);
   };
   const ChildOutcome all = RunInChild(
-      [&](const ChildSend&) {
-        for (const auto& [path, job] : jobsByPath) decodeInto(job, true);
+      [&](const ChildSend& send) {
+        for (const auto& [path, job] : jobsByPath) {
+          decodeInto(job, true);
+          send({});  // progress: one file done
+        }
         return 0;
       },
-      options.decodeTimeoutSeconds * static_cast<double>(jobsByPath.size()), childMemory);
+      options.decodeTimeoutSeconds, childMemory);
   if (!all.ok) {
     for (const auto& [path, job] : jobsByPath) {
       auto decode = [&, job = &job](bool useGdcm) {

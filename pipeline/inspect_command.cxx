@@ -23,7 +23,9 @@ void AddInspectCommand(CLI::App& app, int* exitCode) {
       throw InputError(e.what());
     }
     if (*json) {
-      std::cout << InspectReportToJson(report).dump(2) << "\n";
+      // Patient names in legacy character sets are not UTF-8: replace, never throw.
+      std::cout << InspectReportToJson(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+                << "\n";
     } else {
       PrintInspectTable(report, std::cout);
     }
