@@ -1,6 +1,7 @@
 #pragma once
 // Internal to the phantom: the analytic anatomy (shapes in LPS mm), its tissues and the
 // deterministic random numbers. Not part of the public API (see phantom.h).
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -53,7 +54,7 @@ class Rng {
   std::uint64_t Next();
   double Uniform();  // [0, 1)
   double Uniform(double lo, double hi) { return lo + (hi - lo) * Uniform(); }
-  double Normal();   // standard normal (Box-Muller)
+  double Normal();  // standard normal (Box-Muller)
   double Normal(double mean, double sd) { return mean + sd * Normal(); }
   int Int(int lo, int hi);  // inclusive
   bool Chance(double p) { return Uniform() < p; }
@@ -84,9 +85,9 @@ enum Tissue : std::uint8_t {
   kIschiumOedema,
   kCartilage,
   kJointFluid,
-  kTendon,      // hamstring tendon, normal
-  kTendinosis,  // hamstring tendon, degenerate
-  kOtherTendon, // adductor magnus and other tendons
+  kTendon,       // hamstring tendon, normal
+  kTendinosis,   // hamstring tendon, degenerate
+  kOtherTendon,  // adductor magnus and other tendons
   kTearFluid,
   kTearHaematoma,
   kPeritendinousOedema,
@@ -105,7 +106,7 @@ bool IsFatty(Tissue t);
 // MR properties of one tissue at a field strength: a water pool and a fat fraction.
 struct TissueMr {
   double waterPd = 0, waterT1 = 1000, waterT2 = 50;  // ms
-  double fatFraction = 0;                           // of the proton density
+  double fatFraction = 0;                            // of the proton density
   double fatPd = 1;
 };
 TissueMr TissueProperties(Tissue t, double fieldT);
@@ -131,10 +132,19 @@ class ZTube {
   double zMin() const { return zMin_; }
   double zMax() const { return zMax_; }
   double BoundDistance(const Vec3& p) const;  // distance to the bounding box (0 inside)
+  // Bounds of the section in x, y over [z0, z1] (clamped to the tube).
+  void BoundsXY(double z0, double z1, double lo[2], double hi[2]) const;
 
  private:
+  struct Row {  // tabulated section for fast look-up
+    double cx, cy, a, b, cosA, sinA, bend, lipschitz;
+  };
+  bool Interpolate(double z, TubeKey& key) const;  // exact spline
+  void Lookup(double z, Row& row) const;           // linear in the table
   std::vector<TubeKey> keys_;
-  double zMin_ = 0, zMax_ = 0, lipschitz_ = 1;
+  std::vector<Row> table_;
+  double tableStep_ = 0.5;
+  double zMin_ = 0, zMax_ = 0;
   double boxMin_[3]{}, boxMax_[3]{};
 };
 
@@ -147,10 +157,54 @@ struct Ellipsoid {
 struct Capsule {
   Vec3 a, b;
   double ra = 1, rb = 1;
+  double ZLow() const { return std::min(a.z - ra, b.z - rb); }
+  double ZHigh() const { return std::max(a.z + ra, b.z + rb); }
   double Sdf(const Vec3& p) const;
+  double BoundDistance(const Vec3& p) const;  // distance to the bounding box (0 inside)
+};
+
+// Axis-aligned box for culling.
+struct Box {
+  double lo[3] = {1e30, 1e30, 1e30}, hi[3] = {-1e30, -1e30, -1e30};
+  void Add(const Vec3& p, double r);
+  double Distance(const Vec3& p) const;
 };
 
 double SmoothMin(double a, double b, double k);
+
+// Tubes indexed by z slabs with per-slab x/y bounds: a cheap lower bound of the distance to
+// each tube near a point, to skip tubes that cannot matter.
+class TubeIndex {
+ public:
+  void Build(const std::vector<ZTube>& tubes);
+  // Calls f(index) for every tube whose lower-bound distance to p is <= range.
+  template <class F>
+  void ForNear(const Vec3& p, double range, F&& f) const {
+    if (slabs_.empty()) return;
+    const double s = (p.z - z0_) / kSlab;
+    if (s < 0 || s >= static_cast<double>(slabs_.size())) {
+      if (range < kMargin) return;
+      for (std::size_t i = 0; i < count_; ++i) f(i);
+      return;
+    }
+    for (const Entry& e : slabs_[static_cast<std::size_t>(s)]) {
+      const double dx = std::max({e.lo[0] - p.x, 0.0, p.x - e.hi[0]});
+      const double dy = std::max({e.lo[1] - p.y, 0.0, p.y - e.hi[1]});
+      const double d = std::min(std::sqrt(dx * dx + dy * dy), kMargin);
+      if (d <= range) f(e.tube);
+    }
+  }
+
+ private:
+  static constexpr double kSlab = 10, kMargin = 25;
+  struct Entry {
+    std::size_t tube;
+    double lo[2], hi[2];
+  };
+  double z0_ = 0;
+  std::size_t count_ = 0;
+  std::vector<std::vector<Entry>> slabs_;
+};
 
 // ---------------------------------------------------------------------------------------------
 // Per-side anatomy parameters and the tendon model. Side structures are defined in the frame
@@ -159,12 +213,12 @@ struct Tendon {
   ZTube conjoint, semimembranosus;  // shapes of the intact tendons (complete tear: the stump)
   ZTube gap;                        // complete tear: fluid-filled path from footprint to stump
   bool hasGap = false;
-  double zFootprint = 0;            // level of the footprint (body frame)
-  double zLower = 0;                // lowest level of the tendon (blend into muscle)
+  double zFootprint = 0;  // level of the footprint (body frame)
+  double zLower = 0;      // lowest level of the tendon (blend into muscle)
   double cleftTop = 0, cleftBottom = 0, cleftFraction = 0, cleftWidth = 0;  // partial tear
-  double stumpTop = 0;              // complete tear: z of the proximal end of the stump
-  double length = 0;                // footprint to blend, mm along z
-  double arcPerZ = 1;               // course length per mm of z
+  double stumpTop = 0;  // complete tear: z of the proximal end of the stump
+  double length = 0;    // footprint to blend, mm along z
+  double arcPerZ = 1;   // course length per mm of z
 };
 
 struct Side {
@@ -173,12 +227,13 @@ struct Side {
   double retractionMm = 0, partialExtent = 0, partialLength = 0;
   bool intrasubstance = false, periOedema = false, marrowOedema = false;
   double periRim = 3;
-  double tipZ = 0;       // designed lowest level of the tuberosity
-  double xI = 55;        // tuberosity x (left frame)
+  double clotThreshold = 0.1;  // complete tear: share of clot in the gap
+  double tipZ = 0;             // designed lowest level of the tuberosity
+  double xI = 55;              // tuberosity x (left frame)
   Ellipsoid tuberosity;
   Capsule ischialBody, inferiorRamus, superiorRamus, pubicBody, supraAcetabular;
   Ellipsoid acetabulum, ilium;
-  Vec3 openDir;          // opening of the acetabular cup
+  Vec3 openDir;  // opening of the acetabular cup
   Vec3 femoralHead;
   double headRadius = 24;
   Capsule neck, shaft;
@@ -191,6 +246,12 @@ struct Side {
   std::vector<ZTube> muscles;  // paired with muscleTissue, in priority order
   std::vector<Tissue> muscleTissue;
   std::vector<Capsule> vessels;  // small veins in fat
+  std::vector<Box> vesselBoxes;
+  std::vector<ZTube> fatPads;  // fat that wins over muscle (ischioanal fossa, around nerve)
+  TubeIndex muscleIndex, padIndex;
+  Box hipBox, femurBox;
+  Box hipParts[6], femurParts[4];
+  double septum = 1.5, gapFill = 5;
 };
 
 // The whole anatomy: body frame = LPS translated by `offset` and rotated about z by `yaw`.
@@ -202,9 +263,11 @@ class Anatomy {
   // tissue does not change.
   Tissue Classify(const Vec3& lps, double* distance) const;
 
-  // Texture fields at p for intensity modulation: fat fraction inside muscle, fibrous septa
-  // in fat, and a general heterogeneity in about [-1, 1].
-  void Texture(const Vec3& lps, double& muscleFat, double& septa, double& hetero) const;
+  // Texture fields for intensity modulation, at three scales: fine (muscle fibre bundles,
+  // fat septa), medium (fatty streaks in muscle) and coarse (septa density, heterogeneity).
+  void TextureFine(const Vec3& lps, double& fibre, double& septum) const;
+  double TextureMedium(const Vec3& lps) const;
+  void TextureCoarse(const Vec3& lps, double& gate, double& hetero) const;
 
   // Hamstring tendon envelope (tendon or cleft, not bone) of one side at p (LPS).
   bool InTendonEnvelope(const Vec3& lps, int sideIndex) const;
@@ -223,6 +286,8 @@ class Anatomy {
   double FemoralHeadYLps() const;
   std::uint64_t Seed() const { return seed_; }
 
+  // Box (LPS) holding every labelled structure (ischium, tendon, tear) of one side.
+  Box LabelBox(int sideIndex) const;
   // Lowest point of the ischium of one side (LPS), found numerically on the shapes.
   Vec3 FindTuberosityTip(int sideIndex) const;
   // Hip bone signed distance in the left frame; `ischium` tells whether the nearest part is
@@ -238,7 +303,7 @@ class Anatomy {
                     Tissue& tissue) const;
   bool ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue& tissue) const;
   bool ClassifyMidline(const Vec3& b, double& dist, Tissue& tissue) const;
-  void BuildSide(Side& s, Rng& rng, const PhantomSideOptions& opt, int sideIndex);
+  void BuildSide(Side& s, Rng& rng, const PhantomSideOptions& opt);
   void BuildTendon(Side& s, Rng& rng);
   void BuildMuscles(Side& s, Rng& rng);
 
@@ -249,6 +314,7 @@ class Anatomy {
   double scale_ = 1, bulk_ = 1, fatBase_ = 15, skin_ = 2, bodyWidth_ = 340, bodyDepth_ = 230;
   ZTube pelvis_, thigh_, cleft_;
   std::array<double, 8> fatHarmonics_{};
+  std::array<double, 8> outlineHarmonics_{};
   Side sides_[2];
   // Shared skeleton means (sides jitter around them).
   double base_[16]{};

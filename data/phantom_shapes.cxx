@@ -12,9 +12,15 @@ Mat3 RotationXYZ(double ax, double ay, double az) {
                cz = std::cos(az), sz = std::sin(az);
   // Rz * Ry * Rx
   Mat3 r;
-  r.m = {cz * cy, cz * sy * sx - sz * cx, cz * sy * cx + sz * sx,
-         sz * cy, sz * sy * sx + cz * cx, sz * sy * cx - cz * sx,
-         -sy,     cy * sx,                cy * cx};
+  r.m = {cz * cy,
+         cz * sy * sx - sz * cx,
+         cz * sy * cx + sz * sx,
+         sz * cy,
+         sz * sy * sx + cz * cx,
+         sz * sy * cx - cz * sx,
+         -sy,
+         cy * sx,
+         cy * cx};
   return r;
 }
 
@@ -52,31 +58,21 @@ int Rng::Int(int lo, int hi) {
 
 namespace {
 inline double Fade(double t) { return t * t * t * (t * (t * 6 - 15) + 10); }
+// The 12 cube-edge gradients of improved Perlin noise, looked up without branches.
+constexpr double kGrad[16][3] = {
+    {1, 1, 0}, {-1, 1, 0}, {1, -1, 0}, {-1, -1, 0}, {1, 0, 1}, {-1, 0, 1}, {1, 0, -1}, {-1, 0, -1},
+    {0, 1, 1}, {0, -1, 1}, {0, 1, -1}, {0, -1, -1}, {1, 1, 0}, {-1, 1, 0}, {0, -1, 1}, {0, -1, -1}};
 inline double Grad(std::uint64_t h, double x, double y, double z) {
-  switch (h & 15) {  // the 12 cube-edge gradients (+4 repeats), as in improved Perlin noise
-    case 0: return x + y;
-    case 1: return -x + y;
-    case 2: return x - y;
-    case 3: return -x - y;
-    case 4: return x + z;
-    case 5: return -x + z;
-    case 6: return x - z;
-    case 7: return -x - z;
-    case 8: return y + z;
-    case 9: return -y + z;
-    case 10: return y - z;
-    case 11: return -y - z;
-    case 12: return x + y;
-    case 13: return -x + y;
-    case 14: return -y + z;
-    default: return -y - z;
-  }
+  const double* g = kGrad[h & 15];
+  return g[0] * x + g[1] * y + g[2] * z;
 }
 inline std::uint64_t LatticeHash(std::uint64_t seed, long i, long j, long k) {
-  std::uint64_t h = seed;
-  h = Mix64(h ^ static_cast<std::uint64_t>(i) * 0x8CB92BA72F3D8DD7ull);
-  h = Mix64(h ^ static_cast<std::uint64_t>(j) * 0xD6E8FEB86659FD93ull);
-  h = Mix64(h ^ static_cast<std::uint64_t>(k) * 0xA0761D6478BD642Full);
+  std::uint64_t h = seed ^ (static_cast<std::uint64_t>(i) * 0x8CB92BA72F3D8DD7ull) ^
+                    (static_cast<std::uint64_t>(j) * 0xD6E8FEB86659FD93ull) ^
+                    (static_cast<std::uint64_t>(k) * 0xA0761D6478BD642Full);
+  h ^= h >> 32;
+  h *= 0xD6E8FEB86659FD93ull;
+  h ^= h >> 29;
   return h >> 7;
 }
 }  // namespace
@@ -109,16 +105,14 @@ inline double EllipseDistance(double u, double v, double a, double b) {
   return k0 * (k0 - 1.0) / k1;
 }
 
-double CatmullRom(const std::vector<TubeKey>& k, std::size_t i, double t,
-                  double TubeKey::*field) {
+double CatmullRom(const std::vector<TubeKey>& k, std::size_t i, double t, double TubeKey::*field) {
   const std::size_t n = k.size();
   const double p0 = k[i].*field, p1 = k[i + 1].*field;
   const double dz = k[i + 1].z - k[i].z;
-  const double m0 = (i > 0) ? (k[i + 1].*field - k[i - 1].*field) / (k[i + 1].z - k[i - 1].z) * dz
-                            : (p1 - p0);
-  const double m1 = (i + 2 < n)
-                        ? (k[i + 2].*field - k[i].*field) / (k[i + 2].z - k[i].z) * dz
-                        : (p1 - p0);
+  const double m0 =
+      (i > 0) ? (k[i + 1].*field - k[i - 1].*field) / (k[i + 1].z - k[i - 1].z) * dz : (p1 - p0);
+  const double m1 =
+      (i + 2 < n) ? (k[i + 2].*field - k[i].*field) / (k[i + 2].z - k[i].z) * dz : (p1 - p0);
   const double t2 = t * t, t3 = t2 * t;
   return (2 * t3 - 3 * t2 + 1) * p0 + (t3 - 2 * t2 + t) * m0 + (-2 * t3 + 3 * t2) * p1 +
          (t3 - t2) * m1;
@@ -127,21 +121,10 @@ double CatmullRom(const std::vector<TubeKey>& k, std::size_t i, double t,
 
 ZTube::ZTube(std::vector<TubeKey> keys) : keys_(std::move(keys)) {
   if (keys_.size() < 2) throw std::invalid_argument("ZTube needs at least two key levels");
-  std::sort(keys_.begin(), keys_.end(), [](const TubeKey& a, const TubeKey& b) { return a.z < b.z; });
+  std::sort(keys_.begin(), keys_.end(),
+            [](const TubeKey& a, const TubeKey& b) { return a.z < b.z; });
   zMin_ = keys_.front().z;
   zMax_ = keys_.back().z;
-  double slope = 0, bend = 0;
-  for (std::size_t i = 0; i + 1 < keys_.size(); ++i) {
-    const double dz = std::max(keys_[i + 1].z - keys_[i].z, 1e-6);
-    const double s = (std::fabs(keys_[i + 1].cx - keys_[i].cx) + std::fabs(keys_[i + 1].cy - keys_[i].cy) +
-                      std::max(std::fabs(keys_[i + 1].a - keys_[i].a), std::fabs(keys_[i + 1].b - keys_[i].b)) +
-                      std::max(keys_[i].a, keys_[i + 1].a) * std::fabs(keys_[i + 1].angle - keys_[i].angle)) /
-                     dz;
-    slope = std::max(slope, s);
-  }
-  for (const auto& k : keys_) bend = std::max(bend, std::fabs(k.bend));
-  // Spline overshoot and the shear of the crescent bend make the estimate less conservative.
-  lipschitz_ = std::sqrt(1.0 + 1.2 * slope * slope) * std::sqrt(1.0 + 4.0 * bend * bend);
   boxMin_[0] = boxMin_[1] = 1e30;
   boxMax_[0] = boxMax_[1] = -1e30;
   for (const auto& k : keys_) {
@@ -159,9 +142,32 @@ ZTube::ZTube(std::vector<TubeKey> keys) : keys_(std::move(keys)) {
   boxMax_[1] += margin;
   boxMin_[2] = zMin_;
   boxMax_[2] = zMax_;
+  // Tabulate the sections: the spline is evaluated once per 0.5 mm instead of per point.
+  const std::size_t n = static_cast<std::size_t>(std::ceil((zMax_ - zMin_) / tableStep_)) + 2;
+  table_.resize(n);
+  std::vector<TubeKey> rows(n);
+  for (std::size_t i = 0; i < n; ++i) Interpolate(std::min(zMin_ + i * tableStep_, zMax_), rows[i]);
+  // Local Lipschitz factor of the section distance along z (shape change per mm, over +-3 mm),
+  // and the shear of the crescent bend.
+  std::vector<double> slope(n, 0.0);
+  for (std::size_t i = 0; i + 1 < n; ++i) {
+    const TubeKey &k0 = rows[i], &k1 = rows[i + 1];
+    slope[i] = (std::hypot(k1.cx - k0.cx, k1.cy - k0.cy) +
+                std::max(std::fabs(k1.a - k0.a), std::fabs(k1.b - k0.b)) +
+                std::max(k0.a, k1.a) * std::fabs(k1.angle - k0.angle)) /
+               tableStep_;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    double g = 0;
+    for (std::size_t j = (i >= 6 ? i - 6 : 0); j <= std::min(n - 1, i + 6); ++j)
+      g = std::max(g, slope[j]);
+    const TubeKey& k = rows[i];
+    const double lip = std::sqrt(1.0 + 1.1 * g * g) * std::sqrt(1.0 + 4.0 * k.bend * k.bend);
+    table_[i] = {k.cx, k.cy, k.a, k.b, std::cos(k.angle), std::sin(k.angle), k.bend, lip};
+  }
 }
 
-bool ZTube::Section(double z, TubeKey& key) const {
+bool ZTube::Interpolate(double z, TubeKey& key) const {
   if (keys_.empty() || z < zMin_ || z > zMax_) return false;
   std::size_t i = 0;
   while (i + 2 < keys_.size() && z > keys_[i + 1].z) ++i;
@@ -176,13 +182,82 @@ bool ZTube::Section(double z, TubeKey& key) const {
   return true;
 }
 
+void ZTube::Lookup(double z, Row& row) const {
+  const double f =
+      std::clamp((z - zMin_) / tableStep_, 0.0, static_cast<double>(table_.size() - 1));
+  const std::size_t i = std::min(static_cast<std::size_t>(f), table_.size() - 2);
+  const double t = f - static_cast<double>(i);
+  const Row& r0 = table_[i];
+  const Row& r1 = table_[i + 1];
+  row.cx = r0.cx + t * (r1.cx - r0.cx);
+  row.cy = r0.cy + t * (r1.cy - r0.cy);
+  row.a = r0.a + t * (r1.a - r0.a);
+  row.b = r0.b + t * (r1.b - r0.b);
+  row.cosA = r0.cosA + t * (r1.cosA - r0.cosA);
+  row.sinA = r0.sinA + t * (r1.sinA - r0.sinA);
+  row.bend = r0.bend + t * (r1.bend - r0.bend);
+  row.lipschitz = std::max(r0.lipschitz, r1.lipschitz);
+}
+
+bool ZTube::Section(double z, TubeKey& key) const {
+  if (keys_.empty() || z < zMin_ || z > zMax_) return false;
+  Row r;
+  Lookup(z, r);
+  key = {z, r.cx, r.cy, r.a, r.b, std::atan2(r.sinA, r.cosA), r.bend};
+  return true;
+}
+
 bool ZTube::Local(const Vec3& p, double& u, double& v, TubeKey& key) const {
-  if (!Section(p.z, key)) return false;
-  const double c = std::cos(key.angle), s = std::sin(key.angle);
+  if (keys_.empty() || p.z < zMin_ || p.z > zMax_) return false;
+  Row r;
+  Lookup(p.z, r);
+  key = {p.z, r.cx, r.cy, r.a, r.b, 0, r.bend};
+  const double c = r.cosA, s = r.sinA;
   const double dx = p.x - key.cx, dy = p.y - key.cy;
   u = dx * c + dy * s;
   v = -dx * s + dy * c;
   return true;
+}
+
+void ZTube::BoundsXY(double z0, double z1, double lo[2], double hi[2]) const {
+  lo[0] = lo[1] = 1e30;
+  hi[0] = hi[1] = -1e30;
+  z0 = std::max(z0, zMin_);
+  z1 = std::min(z1, zMax_);
+  if (z0 > z1) return;
+  for (double z = z0;; z += tableStep_) {
+    Row r;
+    Lookup(std::min(z, z1), r);
+    const double R = std::max(r.a, r.b) * (1.0 + std::fabs(r.bend)) + 1.0;
+    lo[0] = std::min(lo[0], r.cx - R);
+    hi[0] = std::max(hi[0], r.cx + R);
+    lo[1] = std::min(lo[1], r.cy - R);
+    hi[1] = std::max(hi[1], r.cy + R);
+    if (z >= z1) break;
+  }
+}
+
+void TubeIndex::Build(const std::vector<ZTube>& tubes) {
+  count_ = tubes.size();
+  slabs_.clear();
+  if (tubes.empty()) return;
+  double zLo = 1e30, zHi = -1e30;
+  for (const ZTube& t : tubes) {
+    zLo = std::min(zLo, t.zMin());
+    zHi = std::max(zHi, t.zMax());
+  }
+  z0_ = zLo - kMargin;
+  const std::size_t n = static_cast<std::size_t>(std::ceil((zHi + kMargin - z0_) / kSlab));
+  slabs_.resize(n);
+  for (std::size_t s = 0; s < n; ++s) {
+    const double a = z0_ + s * kSlab - kMargin, b = z0_ + (s + 1) * kSlab + kMargin;
+    for (std::size_t i = 0; i < tubes.size(); ++i) {
+      Entry e;
+      e.tube = i;
+      tubes[i].BoundsXY(a, b, e.lo, e.hi);
+      if (e.lo[0] <= e.hi[0]) slabs_[s].push_back(e);
+    }
+  }
 }
 
 double ZTube::BoundDistance(const Vec3& p) const {
@@ -197,15 +272,14 @@ double ZTube::BoundDistance(const Vec3& p) const {
 
 double ZTube::Sdf(const Vec3& p) const {
   if (keys_.empty()) return 1e9;
-  const double zc = std::clamp(p.z, zMin_, zMax_);
-  TubeKey k;
-  Section(zc, k);
-  const double c = std::cos(k.angle), s = std::sin(k.angle);
+  Row k;
+  Lookup(p.z, k);
+  const double c = k.cosA, s = k.sinA;
   const double dx = p.x - k.cx, dy = p.y - k.cy;
   const double u = dx * c + dy * s;
   double v = -dx * s + dy * c;
   v += k.bend * u * u / k.a;
-  const double fs = EllipseDistance(u, v, k.a, k.b) / lipschitz_;
+  const double fs = EllipseDistance(u, v, k.a, k.b) / k.lipschitz;
   const double dz = std::max(zMin_ - p.z, p.z - zMax_);
   if (dz > 0) return fs > 0 ? std::sqrt(fs * fs + dz * dz) : dz;
   return std::max(fs, dz);
@@ -229,6 +303,37 @@ double Capsule::Sdf(const Vec3& p) const {
   const double r = ra + t * (rb - ra);
   const double taper = std::fabs(rb - ra) / std::sqrt(len2);
   return (Norm(ap - t * ab) - r) / std::sqrt(1.0 + taper * taper);
+}
+
+double Capsule::BoundDistance(const Vec3& p) const {
+  const double r = std::max(ra, rb);
+  const double q[3] = {p.x, p.y, p.z},
+               lo[3] = {std::min(a.x, b.x) - r, std::min(a.y, b.y) - r, std::min(a.z, b.z) - r},
+               hi[3] = {std::max(a.x, b.x) + r, std::max(a.y, b.y) + r, std::max(a.z, b.z) + r};
+  double d2 = 0;
+  for (int i = 0; i < 3; ++i) {
+    const double e = std::max({lo[i] - q[i], 0.0, q[i] - hi[i]});
+    d2 += e * e;
+  }
+  return std::sqrt(d2);
+}
+
+void Box::Add(const Vec3& p, double r) {
+  const double q[3] = {p.x, p.y, p.z};
+  for (int i = 0; i < 3; ++i) {
+    lo[i] = std::min(lo[i], q[i] - r);
+    hi[i] = std::max(hi[i], q[i] + r);
+  }
+}
+
+double Box::Distance(const Vec3& p) const {
+  const double q[3] = {p.x, p.y, p.z};
+  double d2 = 0;
+  for (int i = 0; i < 3; ++i) {
+    const double e = std::max({lo[i] - q[i], 0.0, q[i] - hi[i]});
+    d2 += e * e;
+  }
+  return std::sqrt(d2);
 }
 
 double SmoothMin(double a, double b, double k) {
@@ -269,36 +374,82 @@ TissueMr TissueProperties(Tissue t, double fieldT) {
     m.fatPd = fat;
   };
   switch (t) {
-    case kAir: set(0.0, 1000, 1, 0); break;
-    case kSkin: set(0.75, 600, 45, 0.1); break;
+    case kAir:
+      set(0.0, 1000, 1, 0);
+      break;
+    case kSkin:
+      set(0.75, 600, 45, 0.1);
+      break;
     case kSubcutaneousFat:
-    case kFat: set(1.0, 700, 60, 0.92); break;
+    case kFat:
+      set(1.0, 700, 60, 0.92);
+      break;
     case kMuscleGluteal:
     case kMuscleHamstring:
     case kMuscleAdductor:
     case kMuscleQuadriceps:
-    case kMuscleHipRotator: set(0.78, 870, 38, 0.02); break;
-    case kMuscleOther: set(0.80, 900, 45, 0.02); break;
+    case kMuscleHipRotator:
+      set(0.78, 870, 38, 0.02);
+      break;
+    case kMuscleOther:
+      set(0.80, 900, 45, 0.02);
+      break;
     case kCortex:
-    case kIschiumCortex: set(0.05, 1000, 2, 0.0); break;
+    case kIschiumCortex:
+      set(0.05, 1000, 2, 0.0);
+      break;
     case kMarrow:
-    case kIschiumMarrow: set(0.95, 600, 50, 0.82); break;
-    case kIschiumOedema: set(0.97, 1200, 90, 0.35); break;
-    case kCartilage: set(0.72, 1050, 38, 0); break;
-    case kJointFluid: set(1.0, 3300, 1200, 0); break;
-    case kTendon: set(0.45, 550, 6, 0); break;
-    case kTendinosis: set(0.70, 900, 30, 0); break;
-    case kOtherTendon: set(0.45, 550, 7, 0); break;
-    case kTearFluid: set(0.97, 3000, 700, 0); break;
-    case kTearHaematoma: set(0.90, 1100, 160, 0); break;
-    case kPeritendinousOedema: set(0.92, 1300, 110, 0.45); break;
-    case kNerve: set(0.78, 1050, 65, 0.08); break;
-    case kArtery: set(0.03, 1500, 200, 0); break;  // flow void on spin echo
-    case kVein: set(0.55, 1500, 160, 0); break;    // slow flow: intermediate
-    case kUrine: set(1.0, 3500, 1700, 0); break;
-    case kProstate: set(0.85, 1300, 90, 0); break;
-    case kBowelContent: set(0.35, 1000, 35, 0.1); break;
-    default: set(0.5, 1000, 50, 0); break;
+    case kIschiumMarrow:
+      set(0.95, 600, 50, 0.82);
+      break;
+    case kIschiumOedema:
+      set(0.97, 1200, 90, 0.35);
+      break;
+    case kCartilage:
+      set(0.72, 1050, 38, 0);
+      break;
+    case kJointFluid:
+      set(1.0, 3300, 1200, 0);
+      break;
+    case kTendon:
+      set(0.45, 550, 6, 0);
+      break;
+    case kTendinosis:
+      set(0.70, 900, 30, 0);
+      break;
+    case kOtherTendon:
+      set(0.45, 550, 7, 0);
+      break;
+    case kTearFluid:
+      set(0.97, 3000, 700, 0);
+      break;
+    case kTearHaematoma:
+      set(0.90, 1100, 160, 0);
+      break;
+    case kPeritendinousOedema:
+      set(0.92, 1300, 110, 0.45);
+      break;
+    case kNerve:
+      set(0.78, 1050, 65, 0.08);
+      break;
+    case kArtery:
+      set(0.03, 1500, 200, 0);
+      break;  // flow void on spin echo
+    case kVein:
+      set(0.55, 1500, 160, 0);
+      break;  // slow flow: intermediate
+    case kUrine:
+      set(1.0, 3500, 1700, 0);
+      break;
+    case kProstate:
+      set(0.85, 1300, 90, 0);
+      break;
+    case kBowelContent:
+      set(0.35, 1000, 35, 0.1);
+      break;
+    default:
+      set(0.5, 1000, 50, 0);
+      break;
   }
   if (fieldT > 2.0) {
     m.waterT1 *= (t == kUrine || t == kJointFluid || t == kTearFluid) ? 1.1 : 1.35;

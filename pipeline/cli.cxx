@@ -14,6 +14,7 @@ int RunCli(int argc, char** argv) {
   AddInspectCommand(app, &exitCode);
   AddPhantomCommand(app, &exitCode);
   AddDemoCommand(app, &exitCode);
+  AddRunCommand(app, &exitCode);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

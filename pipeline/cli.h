@@ -20,6 +20,7 @@ struct InputError : std::runtime_error {
 void AddInspectCommand(CLI::App& app, int* exitCode);
 void AddPhantomCommand(CLI::App& app, int* exitCode);
 void AddDemoCommand(CLI::App& app, int* exitCode);
+void AddRunCommand(CLI::App& app, int* exitCode);
 
 int RunCli(int argc, char** argv);
 

@@ -1,0 +1,386 @@
+// Partial-volume sampling of the anatomy and MR signal simulation (no ITK: compiles fast).
+#include "phantom_render.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+namespace ischia::phantom {
+namespace {
+
+// A uniform block is accepted only if the conservative distance exceeds its half diagonal by
+// this factor (the shapes' distances are first-order estimates).
+constexpr double kSafety = 1.1;
+
+inline void AddMix(PixelMix& m, std::uint8_t id, float w) {
+  int largest = 0;
+  for (int i = 0; i < 4; ++i) {
+    if (m.w[i] == 0) {
+      m.id[i] = id;
+      m.w[i] = w;
+      return;
+    }
+    if (m.id[i] == id) {
+      m.w[i] += w;
+      return;
+    }
+    if (m.w[i] > m.w[largest]) largest = i;
+  }
+  m.w[largest] += w;  // more than four tissues in one pixel: negligible, give it to the main one
+}
+
+struct Sampler {
+  const Anatomy& anatomy;
+  const Plane& plane;
+  int m;         // sub-samples per pixel edge
+  double t;      // offset along the normal (mm)
+  float weight;  // weight of one sub-sample
+  Vec3 normal;
+  std::vector<PixelMix>* mix;
+  std::vector<std::uint16_t>* labels;
+  std::size_t evaluations = 0;
+
+  void Fill(int a0, int b0, int size, Tissue tissue) {
+    const int na = plane.nx * m, nb = plane.ny * m;
+    const int a1 = std::min(a0 + size, na), b1 = std::min(b0 + size, nb);
+    if (labels) {
+      const std::uint16_t label = LabelOf(tissue);
+      for (int b = b0; b < b1; ++b)
+        for (int a = a0; a < a1; ++a) (*labels)[static_cast<std::size_t>(b) * plane.nx + a] = label;
+      return;
+    }
+    for (int pj = b0 / m; pj <= (b1 - 1) / m; ++pj) {
+      const int cb = std::min(b1, (pj + 1) * m) - std::max(b0, pj * m);
+      for (int pi = a0 / m; pi <= (a1 - 1) / m; ++pi) {
+        const int ca = std::min(a1, (pi + 1) * m) - std::max(a0, pi * m);
+        AddMix((*mix)[static_cast<std::size_t>(pj) * plane.nx + pi], tissue, weight * ca * cb);
+      }
+    }
+  }
+
+  void Block(int a0, int b0, int size) {
+    const int na = plane.nx * m, nb = plane.ny * m;
+    if (a0 >= na || b0 >= nb) return;
+    // Centre of the block in continuous sub-sample coordinates; sub-sample i spans [i, i+1).
+    const double ac = a0 + 0.5 * size, bc = b0 + 0.5 * size;
+    double dist = 0;
+    const Tissue tissue = anatomy.Classify(Position(ac, bc), &dist);
+    ++evaluations;
+    const double half = 0.5 * size / m * std::hypot(plane.dx, plane.dy);
+    if (size == 1 || dist > kSafety * half) {
+      Fill(a0, b0, size, tissue);
+      return;
+    }
+    const int h = size / 2;
+    Block(a0, b0, h);
+    Block(a0 + h, b0, h);
+    Block(a0, b0 + h, h);
+    Block(a0 + h, b0 + h, h);
+  }
+
+  Vec3 Position(double ac, double bc) const {
+    // Pixel index of a continuous sub-sample coordinate: pixel centre i sits at m*i + m/2.
+    const double i = ac / m - 0.5, j = bc / m - 0.5;
+    return plane.At(i, j) + t * normal;
+  }
+
+  void Run() { Run(0, 0, plane.nx * m, plane.ny * m); }
+  // Sub-samples [a0, a1) x [b0, b1) only (block-aligned start).
+  void Run(int a0, int b0, int a1, int b1) {
+    const int start = 32;
+    a0 -= a0 % start;
+    b0 -= b0 % start;
+    for (int b = b0; b < b1; b += start)
+      for (int a = a0; a < a1; a += start) Block(a, b, start);
+  }
+};
+
+}  // namespace
+
+std::size_t SampleTissues(const Anatomy& anatomy, const Plane& plane, int inPlane, int throughPlane,
+                          std::vector<PixelMix>& mix) {
+  mix.assign(static_cast<std::size_t>(plane.nx) * plane.ny, PixelMix{});
+  const int m = std::max(1, inPlane), k = std::max(1, throughPlane);
+  std::size_t evaluations = 0;
+  for (int s = 0; s < k; ++s) {
+    // Sub-planes evenly across the slice profile (rectangular profile of the thickness).
+    const double t = ((s + 0.5) / k - 0.5) * plane.thickness;
+    // Full in-plane sub-sampling on the central sub-plane, pixel sampling on the others: the
+    // slice profile blurs those anyway, and it halves the boundary evaluations.
+    const int ms = (s == k / 2) ? m : std::max(1, m / 2);
+    Sampler sampler{anatomy, plane, ms, t, 1.0f / (ms * ms * k), plane.Normal(), &mix, nullptr};
+    sampler.Run();
+    evaluations += sampler.evaluations;
+  }
+  return evaluations;
+}
+
+void SampleLabels(const Anatomy& anatomy, const Plane& plane, const std::vector<Box>& boxes,
+                  std::vector<std::uint16_t>& labels) {
+  labels.assign(static_cast<std::size_t>(plane.nx) * plane.ny, 0);
+  const Vec3 n = plane.Normal();
+  for (const Box& box : boxes) {
+    // Pixel rectangle of the box's footprint on the plane (skip if the plane misses the box).
+    double imin = 1e30, imax = -1e30, jmin = 1e30, jmax = -1e30, tmin = 1e30, tmax = -1e30;
+    for (int c = 0; c < 8; ++c) {
+      const Vec3 q{(c & 1) ? box.hi[0] : box.lo[0], (c & 2) ? box.hi[1] : box.lo[1],
+                   (c & 4) ? box.hi[2] : box.lo[2]};
+      const Vec3 d = q - plane.origin;
+      const double i = Dot(d, plane.row) / plane.dx, j = Dot(d, plane.col) / plane.dy,
+                   t = Dot(d, n);
+      imin = std::min(imin, i);
+      imax = std::max(imax, i);
+      jmin = std::min(jmin, j);
+      jmax = std::max(jmax, j);
+      tmin = std::min(tmin, t);
+      tmax = std::max(tmax, t);
+    }
+    if (tmin > 0 || tmax < 0) continue;
+    const int i0 = std::max(0, static_cast<int>(std::floor(imin))),
+              i1 = std::min(plane.nx, static_cast<int>(std::ceil(imax)) + 1);
+    const int j0 = std::max(0, static_cast<int>(std::floor(jmin))),
+              j1 = std::min(plane.ny, static_cast<int>(std::ceil(jmax)) + 1);
+    if (i0 >= i1 || j0 >= j1) continue;
+    Sampler sampler{anatomy, plane, 1, 0.0, 1.0f, n, nullptr, &labels};
+    sampler.Run(i0, j0, i1, j1);
+  }
+}
+
+void SampleTexture(const Anatomy& anatomy, const Plane& plane, PlaneTexture& t) {
+  const int nx = plane.nx, ny = plane.ny;
+  const std::size_t n = static_cast<std::size_t>(nx) * ny;
+  t.width = nx;
+  t.height = ny;
+  t.muscleFat.resize(n);
+  t.septa.resize(n);
+  t.hetero.resize(n);
+  // Medium and coarse fields on sub-sampled grids, interpolated bilinearly.
+  auto grid = [&](int step, auto&& eval) {
+    const int gx = nx / step + 2, gy = ny / step + 2;
+    std::vector<std::array<float, 2>> g(static_cast<std::size_t>(gx) * gy);
+    for (int j = 0; j < gy; ++j)
+      for (int i = 0; i < gx; ++i)
+        g[static_cast<std::size_t>(j) * gx + i] = eval(plane.At(i * step, j * step));
+    return std::make_pair(gx, g);
+  };
+  const auto medium = grid(2, [&](const Vec3& p) {
+    return std::array<float, 2>{static_cast<float>(anatomy.TextureMedium(p)), 0.f};
+  });
+  const auto coarse = grid(6, [&](const Vec3& p) {
+    double a, b;
+    anatomy.TextureCoarse(p, a, b);
+    return std::array<float, 2>{static_cast<float>(a), static_cast<float>(b)};
+  });
+  auto interp = [](const std::pair<int, std::vector<std::array<float, 2>>>& g, int step, int i,
+                   int j, int c) {
+    const int i0 = i / step, j0 = j / step, w = g.first;
+    const float fx = static_cast<float>(i - i0 * step) / step,
+                fy = static_cast<float>(j - j0 * step) / step;
+    const auto& v = g.second;
+    const float a = v[j0 * w + i0][c], b = v[j0 * w + i0 + 1][c], cc = v[(j0 + 1) * w + i0][c],
+                d = v[(j0 + 1) * w + i0 + 1][c];
+    return (a * (1 - fx) + b * fx) * (1 - fy) + (cc * (1 - fx) + d * fx) * fy;
+  };
+  for (int j = 0; j < ny; ++j) {
+    for (int i = 0; i < nx; ++i) {
+      double fibre, septum;
+      anatomy.TextureFine(plane.At(i, j), fibre, septum);
+      const float streak = interp(medium, 2, i, j, 0), gate = interp(coarse, 6, i, j, 0);
+      const std::size_t k = static_cast<std::size_t>(j) * nx + i;
+      t.muscleFat[k] =
+          std::clamp(static_cast<float>(0.04 + 0.16 * fibre) + 0.4f * streak * streak, 0.0f, 0.6f);
+      const float sp = static_cast<float>(septum) * gate;
+      t.septa[k] = 0.7f * sp * sp;
+      t.hetero[k] = interp(coarse, 6, i, j, 1);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+double TissueSignal(Tissue t, const Sequence& q, double fatFactor) {
+  const TissueMr mr = TissueProperties(t, q.fieldT);
+  const double fatT1 = q.fieldT > 2 ? 370 : 260;
+  const double fatT2 = q.kind == SequenceKind::SpinEcho || q.kind == SequenceKind::InversionRecovery
+                           ? q.fatT2Tse
+                           : 60;
+  auto pool = [&](double pd, double t1, double t2) {
+    if (pd <= 0) return 0.0;
+    const double e1 = std::exp(-q.tr / t1);
+    switch (q.kind) {
+      case SequenceKind::SpinEcho:
+        return pd * (1 - e1) * std::exp(-q.te / t2);
+      case SequenceKind::InversionRecovery:
+        return pd * (1 - 2 * std::exp(-q.ti / t1) + e1) * std::exp(-q.te / t2);
+      case SequenceKind::GradientEcho: {
+        const double a = q.flipDeg * M_PI / 180;
+        return pd * std::sin(a) * (1 - e1) / (1 - std::cos(a) * e1) * std::exp(-q.te / (0.7 * t2));
+      }
+    }
+    return 0.0;
+  };
+  double s = pool(mr.waterPd, mr.waterT1, mr.waterT2);
+  s += fatFactor * pool(mr.fatPd, fatT1, fatT2);
+  return s;
+}
+
+double CoilModel::Gain(const Vec3& p) const {
+  double sum = 0;
+  for (const Vec3& e : elements) {
+    const Vec3 d = p - e;
+    const double g = 1.0 / (1.0 + Dot(d, d) / (reach * reach));
+    sum += g * g;
+  }
+  return std::pow(std::sqrt(sum) / norm, exponent);
+}
+
+namespace {
+
+// Point-spread function of a zero-filled acquisition of `acquired` of `recon` samples with a
+// mild raised-cosine filter: ringing and blur as scanners produce.
+std::vector<double> TruncationKernel(int acquired, int recon, int radius) {
+  std::vector<double> h(2 * radius + 1, 0.0);
+  if (acquired >= recon) {
+    h[radius] = 1;
+    return h;
+  }
+  const double halfA = acquired / 2.0;
+  for (int x = -radius; x <= radius; ++x) {
+    double s = 0;
+    for (int k = -acquired / 2; k < acquired / 2; ++k) {
+      const double ak = std::fabs(k + 0.5);
+      double w = 1;
+      if (ak > 0.75 * halfA) w = 0.5 * (1 + std::cos(M_PI * (ak - 0.75 * halfA) / (0.25 * halfA)));
+      s += w * std::cos(2 * M_PI * (k + 0.5) * x / recon);
+    }
+    h[x + radius] = s;
+  }
+  double sum = 0;
+  for (double v : h) sum += v;
+  for (double& v : h) v /= sum;
+  return h;
+}
+
+void Convolve(std::vector<float>& img, int nx, int ny, const std::vector<double>& h, bool alongRows,
+              std::vector<float>& tmp) {
+  const int r = static_cast<int>(h.size() / 2);
+  if (r == 0 || (h.size() == 1)) return;
+  tmp.resize(img.size());
+  if (alongRows) {
+    for (int j = 0; j < ny; ++j) {
+      const float* src = &img[static_cast<std::size_t>(j) * nx];
+      float* dst = &tmp[static_cast<std::size_t>(j) * nx];
+      for (int i = 0; i < nx; ++i) {
+        double s = 0;
+        for (int k = -r; k <= r; ++k) {
+          const int ii = std::clamp(i + k, 0, nx - 1);
+          s += h[k + r] * src[ii];
+        }
+        dst[i] = static_cast<float>(s);
+      }
+    }
+  } else {
+    for (int j = 0; j < ny; ++j) {
+      float* dst = &tmp[static_cast<std::size_t>(j) * nx];
+      for (int i = 0; i < nx; ++i) dst[i] = 0;
+      for (int k = -r; k <= r; ++k) {
+        const int jj = std::clamp(j + k, 0, ny - 1);
+        const float* src = &img[static_cast<std::size_t>(jj) * nx];
+        const float w = static_cast<float>(h[k + r]);
+        for (int i = 0; i < nx; ++i) dst[i] += w * src[i];
+      }
+    }
+  }
+  img.swap(tmp);
+}
+
+inline double HashUniform(std::uint64_t seed, std::uint64_t i) {
+  return (static_cast<double>(Mix64(seed ^ Mix64(i)) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+}  // namespace
+
+void SimulateSlice(const Plane& plane, const std::vector<PixelMix>& mix,
+                   const PlaneTexture& texture, const Sequence& q, const CoilModel& coil,
+                   const Vec3& isocentre, std::uint64_t noiseSeed, std::vector<float>& out) {
+  const int nx = plane.nx, ny = plane.ny;
+  const std::size_t n = static_cast<std::size_t>(nx) * ny;
+  // Signals per tissue: water part and fat part (fat scaled by the local suppression).
+  double water[kTissueCount], fat[kTissueCount];
+  for (int t = 0; t < kTissueCount; ++t) {
+    water[t] = TissueSignal(static_cast<Tissue>(t), q, 0.0);
+    fat[t] = TissueSignal(static_cast<Tissue>(t), q, 1.0) - water[t];
+  }
+  const double fibrous = TissueSignal(kOtherTendon, q, 1.0) * 1.5;
+
+  // Coil gain on a coarse grid, interpolated.
+  const int cstep = 8;
+  const int cx = nx / cstep + 2, cy = ny / cstep + 2;
+  std::vector<float> gain(cx * cy);
+  for (int j = 0; j < cy; ++j)
+    for (int i = 0; i < cx; ++i)
+      gain[j * cx + i] = static_cast<float>(coil.Gain(plane.At(i * cstep, j * cstep)));
+  auto interp = [](const std::vector<float>& g, int w, int s, int i, int j) {
+    const int i0 = i / s, j0 = j / s;
+    const float fx = static_cast<float>(i - i0 * s) / s, fy = static_cast<float>(j - j0 * s) / s;
+    const float a = g[j0 * w + i0], b = g[j0 * w + i0 + 1], c = g[(j0 + 1) * w + i0],
+                d = g[(j0 + 1) * w + i0 + 1];
+    return (a * (1 - fx) + b * fx) * (1 - fy) + (c * (1 - fx) + d * fx) * fy;
+  };
+
+  std::vector<float> re(n), im(n), tmp;
+  for (int j = 0; j < ny; ++j) {
+    for (int i = 0; i < nx; ++i) {
+      const std::size_t p = static_cast<std::size_t>(j) * nx + i;
+      double fatFactor = 1;
+      if (q.fatSat) {
+        const Vec3 d = plane.At(i, j) - isocentre;
+        const double r2 = (d.x * d.x + d.y * d.y) / (170.0 * 170.0) + d.z * d.z / (220.0 * 220.0);
+        fatFactor = 1.0 - std::clamp(q.fatSatEfficiency - 0.25 * r2 * r2, 0.0, 1.0);
+      }
+      const float mf = texture.muscleFat[p], sp = texture.septa[p], he = texture.hetero[p];
+      const PixelMix& m = mix[p];
+      double s = 0;
+      for (int k = 0; k < 4 && m.w[k] > 0; ++k) {
+        const Tissue t = static_cast<Tissue>(m.id[k]);
+        double v = water[t] + fat[t] * fatFactor;
+        if (IsMuscle(t)) {
+          v = (1 - mf) * v + mf * (water[kFat] + fat[kFat] * fatFactor);
+          v *= 1.0 + 0.04 * (t - kMuscleGluteal - 2) / 2.0;  // groups differ slightly
+        } else if (IsFatty(t)) {
+          const double w = 0.8 * sp;
+          v = (1 - w) * v + w * fibrous;
+        } else if (t == kMarrow || t == kIschiumMarrow) {
+          v *= 1.0 - 0.12 * sp;
+        }
+        s += m.w[k] * v;
+      }
+      s *= (1.0 + 0.06 * he) * interp(gain, cx, cstep, i, j);
+      re[p] = static_cast<float>(s);
+    }
+  }
+  // Noise in k-space is white over the acquired samples: add it before the truncation kernel
+  // so that the image noise is correlated the way scanners' is.
+  const std::vector<double> hx = TruncationKernel(q.acquiredColumns, nx, 8);
+  const std::vector<double> hy = TruncationKernel(q.acquiredRows, ny, 8);
+  double nx2 = 0, ny2 = 0;
+  for (double v : hx) nx2 += v * v;
+  for (double v : hy) ny2 += v * v;
+  const double muscle = std::fabs(TissueSignal(kMuscleHamstring, q, 1.0));
+  const double sigma = muscle / q.snr / std::sqrt(nx2 * ny2);
+  for (std::size_t p = 0; p < n; ++p) {
+    const double u1 = HashUniform(noiseSeed, 2 * p), u2 = HashUniform(noiseSeed, 2 * p + 1);
+    const double r = std::sqrt(-2 * std::log(u1));
+    re[p] += static_cast<float>(sigma * r * std::cos(2 * M_PI * u2));
+    im[p] = static_cast<float>(sigma * r * std::sin(2 * M_PI * u2));
+  }
+  Convolve(re, nx, ny, hx, true, tmp);
+  Convolve(re, nx, ny, hy, false, tmp);
+  Convolve(im, nx, ny, hx, true, tmp);
+  Convolve(im, nx, ny, hy, false, tmp);
+  out.resize(n);
+  for (std::size_t p = 0; p < n; ++p) out[p] = std::hypot(re[p], im[p]);
+}
+
+}  // namespace ischia::phantom

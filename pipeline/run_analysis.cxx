@@ -1,0 +1,325 @@
+#include "run_analysis.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "atomic_output.h"
+#include "cli.h"
+#include "dicom_ingest.h"
+#include "ischia/version.h"
+#include "preprocess.h"
+#include "run_config.h"
+#include "series_selection.h"
+#include "threading.h"
+#include "volume_reader.h"
+
+namespace ischia {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// Wall-clock seconds per stage, in the order the stages ran.
+class StageTimes {
+ public:
+  template <typename F>
+  auto Time(const std::string& stage, F&& f) {
+    const auto start = std::chrono::steady_clock::now();
+    struct Record {
+      StageTimes* self;
+      std::string stage;
+      std::chrono::steady_clock::time_point start;
+      ~Record() {
+        self->json_[stage] =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      }
+    } record{this, stage, start};
+    return f();
+  }
+  const json& ToJson() const { return json_; }
+
+ private:
+  json json_ = json::object();
+};
+
+// One series after stage 2, in its own grid and in the axial fluid-sensitive grid.
+struct PreparedSeries {
+  std::string role;  // "axial_fluid_sensitive", "axial_t1", ...
+  const ChosenSeries* chosen = nullptr;
+  FloatImage::Pointer native;     // as read (LPS, rescaled)
+  FloatImage::Pointer corrected;  // bias-field corrected, native grid
+  IntensityReference reference;
+  MaskImage::Pointer nativeBody;
+  FloatImage::Pointer standardised;  // muscle = 1, noise floor = 0, axial grid
+  MaskImage::Pointer body;           // axial grid
+  MaskImage::Pointer fieldOfView;    // axial-grid voxels this series covers
+  json qc = json::object();
+};
+
+// Everything stages 3-6 work from: every used series in the axial fluid-sensitive grid.
+struct PreparedStudy {
+  std::vector<PreparedSeries> series;  // [0] is the axial fluid-sensitive series
+};
+
+json SeriesJson(const ImageStack& s) {
+  return {{"series_instance_uid", s.seriesInstanceUid},
+          {"description", s.seriesDescription},
+          {"role", ToString(s.role)},
+          {"series_number", s.seriesNumber},
+          {"split_label", s.splitLabel},
+          {"role_reason", s.roleReason},
+          {"orientation", s.OrientationName()},
+          {"slices", s.NumberOfSlices()}};
+}
+
+json NotFoundSides(const std::string& reason) {
+  return {{"left", {{"found", false}, {"reason", reason}}},
+          {"right", {{"found", false}, {"reason", reason}}}};
+}
+
+// Stage 2 on one series in its native grid: body mask, N4, standardisation. `muscle` and
+// `t1Body` (same grid) are the muscle and body masks found on the T1 series, when there is one:
+// on fat-suppressed images subcutaneous fat is as dark as air, so the T1 body is added.
+void Preprocess(PreparedSeries& p, const RunConfig& config, const MaskImage* muscle,
+                const MaskImage* t1Body) {
+  StageTimes steps;
+  BodyMaskResult body =
+      steps.Time("body_mask", [&] { return ComputeBodyMask(*p.native, config.bodyMask); });
+  if (t1Body) {
+    std::uint8_t* b = body.mask->GetBufferPointer();
+    const std::uint8_t* t = t1Body->GetBufferPointer();
+    const std::size_t n = body.mask->GetLargestPossibleRegion().GetNumberOfPixels();
+    std::size_t added = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (t[i] && !b[i]) b[i] = 1, ++added;
+    }
+    const auto& sp = p.native->GetSpacing();
+    const double addedMl = static_cast<double>(added) * sp[0] * sp[1] * sp[2] / 1000.0;
+    body.volumeMl += addedMl;
+    p.qc["body_added_from_t1_ml"] = addedMl;
+  }
+  p.nativeBody = body.mask;
+  p.qc["body_volume_ml"] = body.volumeMl;
+  p.qc["air_threshold"] = body.airThreshold;
+  p.corrected = p.native;
+  if (config.biasCorrection) {
+    BiasCorrectionResult bias = steps.Time(
+        "bias_field", [&] { return CorrectBiasField(*p.native, *body.mask, config.biasField); });
+    p.corrected = bias.corrected;
+    p.qc["bias_field_range_in_body"] = {bias.fieldMinInMask, bias.fieldMaxInMask};
+    p.qc["bias_shrink_factors"] = bias.shrinkFactors;
+  }
+  const TissueContrast contrast =
+      p.role == "axial_t1" ? TissueContrast::T1 : TissueContrast::FluidSensitive;
+  StandardisedImage st = steps.Time("standardisation", [&] {
+    return StandardiseIntensities(*p.corrected, *body.mask, contrast, config.standardisation,
+                                  muscle);
+  });
+  p.standardised = st.image;
+  p.reference = st.reference;
+  const IntensityReference& r = st.reference;
+  json peaks = json::array();
+  for (const HistogramPeak& k : r.peaks) peaks.push_back({k.position, k.fraction});
+  p.qc["standardisation"] = {{"method", r.method},
+                             {"zero_level", r.zeroLevel},
+                             {"muscle_level", r.muscleLevel},
+                             {"fat_level", r.fatLevel},
+                             {"tissue_peaks", peaks}};
+  p.qc["timings_s"] = steps.ToJson();
+}
+
+// Stages 3-6. Not built yet: no side is reported as analysed until they are.
+json AnalyseSides(const PreparedStudy& /*study*/) {
+  throw AnalysisError("analysis_not_implemented",
+                      "the tuberosity and tendon stages are not built yet: series selection and "
+                      "preprocessing ran, no side was analysed");
+}
+
+}  // namespace
+
+int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
+  if (!fs::exists(options.studyDir)) {
+    throw InputError("study folder " + options.studyDir.string() + " does not exist");
+  }
+  RunConfig config;
+  if (options.configPath) {
+    try {
+      config = LoadRunConfig(*options.configPath);
+    } catch (const std::exception& e) {
+      throw InputError(e.what());
+    }
+  }
+  std::error_code ec;
+  fs::create_directories(options.outDir, ec);
+  if (ec || !fs::is_directory(options.outDir)) {
+    throw InputError("cannot create output folder " + options.outDir.string() +
+                     (ec ? ": " + ec.message() : std::string()));
+  }
+  const int threads = ConfigureThreads(options.threads);
+
+  StageTimes times;
+  json result = {{"schema", "ischia.result/1"},
+                 {"status", "failed"},
+                 {"error", nullptr},
+                 {"study", json::object()},
+                 {"sides", NotFoundSides("not analysed")},
+                 {"ischia_version", kVersion},
+                 {"threads", threads},
+                 {"config", RunConfigToJson(config)},
+                 {"warnings", json::array()}};
+  int exitCode = kExitProcessingFailure;
+  std::optional<InputError> inputError;
+  const auto totalStart = std::chrono::steady_clock::now();
+
+  try {
+    std::vector<Study> studies =
+        times.Time("scan", [&] { return BuildStudies(ScanDicomFolder(options.studyDir).frames); });
+    if (studies.empty()) {
+      throw InputError("no readable DICOM images under " + options.studyDir.string());
+    }
+    // One study per run: the first that holds a usable axial fluid-sensitive series.
+    const Study* study = &studies.front();
+    for (const Study& s : studies) {
+      bool hasFluid = false;
+      for (const ImageStack& st : s.stacks) {
+        hasFluid |= st.role == SeriesRole::AxialFluidSensitive && IsReadableAsVolume(st);
+      }
+      if (hasFluid) {
+        study = &s;
+        break;
+      }
+    }
+    if (studies.size() > 1) {
+      result["warnings"].push_back("the folder holds " + std::to_string(studies.size()) +
+                                   " studies; analysed " + study->studyInstanceUid);
+    }
+    json& js = result["study"];
+    js["study_instance_uid"] = study->studyInstanceUid;
+    js["series"] = json::array();
+    for (const ImageStack& s : study->stacks) js["series"].push_back(SeriesJson(s));
+
+    // Stage 1: series and common space.
+    const SeriesSelection sel = times.Time("select_series", [&] { return SelectSeries(*study); });
+    json used = json::object();
+    auto useJson = [](const ChosenSeries& c) {
+      return json{{"series_instance_uid", c.stack.seriesInstanceUid},
+                  {"series_number", c.stack.seriesNumber},
+                  {"description", c.stack.seriesDescription},
+                  {"split_label", c.stack.splitLabel},
+                  {"reason", c.reason}};
+    };
+    used["axial_fluid_sensitive"] = useJson(sel.axialFluidSensitive);
+    used["axial_t1"] =
+        sel.axialT1 ? useJson(*sel.axialT1) : json{{"used", false}, {"reason", sel.axialT1Absent}};
+    used["coronal_fluid_sensitive"] =
+        sel.coronalFluidSensitive
+            ? useJson(*sel.coronalFluidSensitive)
+            : json{{"used", false}, {"reason", sel.coronalFluidSensitiveAbsent}};
+    js["series_used"] = used;
+
+    PreparedStudy prepared;
+    prepared.series.push_back({"axial_fluid_sensitive", &sel.axialFluidSensitive});
+    if (sel.axialT1) prepared.series.push_back({"axial_t1", &*sel.axialT1});
+    if (sel.coronalFluidSensitive) {
+      prepared.series.push_back({"coronal_fluid_sensitive", &*sel.coronalFluidSensitive});
+    }
+    times.Time("read", [&] {
+      for (std::size_t i = 0; i < prepared.series.size(); ++i) {
+        PreparedSeries& p = prepared.series[i];
+        try {
+          p.native = ReadStackVolume(p.chosen->stack);
+        } catch (const std::exception& e) {
+          if (i == 0) {
+            result["error"] = {
+                {"code", "unreadable_series"},
+                {"message", std::string("axial fluid-sensitive series: ") + e.what()}};
+            throw InputError(std::string("reading the axial fluid-sensitive series: ") + e.what());
+          }
+          used[p.role] = {{"used", false}, {"reason", std::string("unreadable: ") + e.what()}};
+          result["warnings"].push_back(p.role + " series dropped: " + e.what());
+        }
+      }
+      js["series_used"] = used;
+      prepared.series.erase(std::remove_if(prepared.series.begin(), prepared.series.end(),
+                                           [](const PreparedSeries& p) { return !p.native; }),
+                            prepared.series.end());
+    });
+
+    // Stage 2: each series in its own grid (N4 fits best on native voxels), then into the
+    // axial fluid-sensitive grid with an identity transform (same frame of reference).
+    // The T1 series goes first: its muscle (easy to tell from fat on T1) is the reference
+    // tissue of the fluid-sensitive series, where suppressed fat can look like muscle.
+    json qc = json::object();
+    std::stable_partition(prepared.series.begin(), prepared.series.end(),
+                          [](const PreparedSeries& p) { return p.role == "axial_t1"; });
+    MaskImage::Pointer t1Muscle;
+    const PreparedSeries* t1 = nullptr;
+    for (PreparedSeries& p : prepared.series) {
+      times.Time("preprocess_" + p.role, [&] {
+        MaskImage::Pointer muscle, t1Body;
+        if (t1 && t1->reference.method == "t1_peaks") {
+          muscle = ResampleMaskIntoGrid(*t1Muscle, *p.native);
+        }
+        if (t1) t1Body = ResampleMaskIntoGrid(*t1->nativeBody, *p.native);
+        Preprocess(p, config, muscle.GetPointer(), t1Body.GetPointer());
+        if (p.role == "axial_t1") {
+          t1 = &p;
+          t1Muscle = MuscleMaskFromT1(*p.corrected, *p.nativeBody, p.reference);
+        }
+      });
+    }
+    // Back to the documented order: [0] is the axial fluid-sensitive series.
+    std::stable_partition(
+        prepared.series.begin(), prepared.series.end(),
+        [](const PreparedSeries& p) { return p.role == "axial_fluid_sensitive"; });
+    times.Time("resample", [&] {
+      const FloatImage& axial = *prepared.series.front().native;
+      for (PreparedSeries& p : prepared.series) {
+        if (&p == &prepared.series.front()) {
+          p.body = p.nativeBody;
+          p.fieldOfView = nullptr;
+          p.qc["fraction_of_axial_grid_covered"] = 1.0;
+        } else {
+          p.standardised = ResampleIntoGrid(*p.standardised, axial);
+          p.body = ResampleMaskIntoGrid(*p.nativeBody, axial);
+          p.fieldOfView = FieldOfViewInGrid(*p.native, axial);
+          std::size_t covered = 0;
+          const std::size_t n = p.fieldOfView->GetLargestPossibleRegion().GetNumberOfPixels();
+          const std::uint8_t* f = p.fieldOfView->GetBufferPointer();
+          for (std::size_t i = 0; i < n; ++i) covered += f[i] != 0;
+          p.qc["fraction_of_axial_grid_covered"] = static_cast<double>(covered) / n;
+        }
+        qc[p.role] = p.qc;
+      }
+    });
+    result["preprocessing"] = qc;
+
+    // Stages 3-6.
+    result["sides"] = times.Time("analyse_sides", [&] { return AnalyseSides(prepared); });
+    result["status"] = "ok";
+    exitCode = kExitOk;
+  } catch (const AnalysisError& e) {
+    result["error"] = {{"code", e.code}, {"message", e.what()}};
+    result["sides"] = NotFoundSides(std::string("study not analysed: ") + e.what());
+  } catch (const InputError& e) {
+    if (result["error"].is_null()) throw;  // nothing worth a result.json: exit 2
+    inputError = e;
+    result["sides"] = NotFoundSides(std::string("study not analysed: ") + e.what());
+  } catch (const std::exception& e) {
+    result["error"] = {{"code", "internal_error"}, {"message", e.what()}};
+    result["sides"] = NotFoundSides(std::string("study not analysed: ") + e.what());
+  }
+  json timings = times.ToJson();
+  timings["total"] =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - totalStart).count();
+  result["timings_s"] = timings;
+  WriteFileAtomically(options.outDir / "result.json", result.dump(2) + "\n");
+  if (resultOut) *resultOut = result;
+  if (inputError) throw *inputError;
+  return exitCode;
+}
+
+}  // namespace ischia

@@ -1,0 +1,25 @@
+#pragma once
+// `ischia run`: analyse one study folder and write OUT_DIR/result.json (schema ischia.result/1).
+// Stages today: 1 series selection and common space, 2 preprocessing (body mask, N4,
+// standardisation), 7 atomic output. Stages 3-6 (tuberosities, tendon, tears, measurements)
+// plug in at AnalyseSides() in run_analysis.cxx.
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+namespace ischia {
+
+struct RunOptions {
+  std::filesystem::path studyDir;
+  std::filesystem::path outDir;
+  int threads = 0;  // <= 0: hardware concurrency
+  std::optional<std::filesystem::path> configPath;
+};
+
+// Runs the analysis and writes result.json atomically; returns the exit code (0 analysed,
+// 1 the study could not be analysed: result.json says why). Throws InputError (exit 2) for a
+// missing study folder, a bad config, an unwritable output folder or a folder without readable
+// DICOM images. `result`, when given, receives the JSON written.
+int RunStudyAnalysis(const RunOptions& options, nlohmann::json* result = nullptr);
+
+}  // namespace ischia

@@ -1,0 +1,25 @@
+#pragma once
+// Parameters of `ischia run`, read from an optional JSON file (--config) over built-in
+// defaults, and printed with every result.
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "preprocess.h"
+
+namespace ischia {
+
+struct RunConfig {
+  BodyMaskParameters bodyMask;
+  bool biasCorrection = true;
+  BiasCorrectionParameters biasField;
+  StandardisationParameters standardisation;
+};
+
+// Defaults overridden by the keys of `j`; throws std::invalid_argument naming an unknown key or a
+// value of the wrong type (a typo must not silently fall back to a default).
+RunConfig RunConfigFromJson(const nlohmann::json& j);
+// Reads a JSON config file; throws std::runtime_error naming the file on any problem.
+RunConfig LoadRunConfig(const std::filesystem::path& path);
+nlohmann::json RunConfigToJson(const RunConfig& config);
+
+}  // namespace ischia
