@@ -1,0 +1,512 @@
+// Stages 4-6: the proximal hamstring tendon of each side, its tears and its measurements.
+// Tendon = dark on both T1 and fat-sat (muscle intermediate, fat bright on T1, fluid bright on
+// fat-sat), outside the bone, in the posterior compartment below the tuberosity; chosen among
+// the dark structures there by length along z and contact with the tuberosity (the adductor
+// magnus tendon lies anterior and does not attach there; the sciatic nerve is not dark).
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+
+#include "hamstring_internal.h"
+
+namespace ischia {
+namespace {
+using namespace hamstring;
+
+struct Levels {
+  double fluid = 4;        // fluid level on fat-sat (standardised)
+  double tearThr = 2;      // fluid-bright
+  double oedemaThr = 1.5;  // oedema: brighter than muscle, below fluid
+  double tendonMaxF = 1;   // tendon (even degenerate) is darker than muscle on fat-sat
+};
+
+struct SideContext {
+  int sign = 1;  // +1 left, -1 right
+  std::array<double, 3> tip{};
+  const std::uint8_t* bone = nullptr;
+};
+
+// Per-slice section statistics of a mask.
+struct Section {
+  int k = 0;
+  std::size_t count = 0;
+  double cx = 0, cy = 0, cz = 0;
+};
+
+std::vector<Section> Sections(const Mask& m, const Grid& g) {
+  std::vector<Section> out;
+  const std::size_t ss = g.SliceSize();
+  for (int k = 0; k < g.nz; ++k) {
+    Section s;
+    s.k = k;
+    for (std::size_t q = 0; q < ss; ++q) {
+      if (!m[k * ss + q]) continue;
+      const auto p = g.Point(static_cast<int>(q % g.nx), static_cast<int>(q / g.nx), k);
+      s.cx += p[0], s.cy += p[1], s.cz += p[2], ++s.count;
+    }
+    if (s.count) {
+      s.cx /= s.count, s.cy /= s.count, s.cz /= s.count;
+      out.push_back(s);
+    }
+  }
+  return out;
+}
+
+std::vector<float> SliceZ(const Grid& g, double x, double y) {
+  // Patient z of each slice at the in-plane position (x, y) (slices may be tilted).
+  std::vector<float> z(g.nz);
+  for (int k = 0; k < g.nz; ++k) {
+    const auto c = g.ContinuousIndex({x, y, 0});
+    z[k] = static_cast<float>(g.Point(c[0], c[1], k)[2]);
+  }
+  return z;
+}
+
+struct TendonSegmentation {
+  Mask tendon, tear;
+  bool found = false;
+  bool attached = true;
+  double footprintZ = 0, stumpTopZ = 0;
+  std::array<double, 3> footprint{};
+  std::string reason;
+  Mask roi;
+};
+
+TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
+                                 const std::uint8_t* V, const std::uint8_t* B,
+                                 const SideContext& sc, const Levels& lv, double scale,
+                                 const HamstringAnalysisParameters& params) {
+  TendonSegmentation out;
+  const std::size_t n = g.Size(), ss = g.SliceSize();
+  const double pixelArea = g.sx * g.sy;
+  // Region of interest around the tuberosity tip (mm, scaled).
+  const double latLo = -22 * scale, latHi = 45 * scale, postLo = -20 * scale, postHi = 45 * scale;
+  const double zHi = params.tendonSearchAboveTipMm, zLo = -(params.tendonLengthMm + 25);
+  Mask roi(n, 0), cand(n, 0);
+  Mask boneDil(n, 0);
+  const auto disk1 = DiskOffsets(g, std::max(g.sx, g.sy) * 1.01);
+  ForEachSlice(g.nz, [&](int k) {
+    const std::size_t off = static_cast<std::size_t>(k) * ss;
+    DilateSlice(sc.bone + off, boneDil.data() + off, g, disk1);
+    for (int j = 0; j < g.ny; ++j) {
+      for (int i = 0; i < g.nx; ++i) {
+        const std::size_t s = off + static_cast<std::size_t>(j) * g.nx + i;
+        const auto p = g.Point(i, j, k);
+        const double lat = sc.sign * (p[0] - sc.tip[0]), post = p[1] - sc.tip[1],
+                     dz = p[2] - sc.tip[2];
+        if (lat < latLo || lat > latHi || post < postLo || post > postHi || dz < zLo || dz > zHi)
+          continue;
+        if (!B[s]) continue;
+        roi[s] = 1;
+        const bool dark = (T && (!V || V[s])) ? T[s] < params.tendonT1Level && F[s] < lv.tendonMaxF
+                                              : F[s] < params.tendonFluidOnlyLevel;
+        cand[s] = dark && !boneDil[s];
+      }
+    }
+  });
+  // Cortex rings around marrow the tuberosity stage did not label (other bones, sections it
+  // skipped) are as dark as tendon: remove the ring around every enclosed fatty region.
+  if (T) {
+    const auto ringDisk = DiskOffsets(g, params.cortexThicknessMm + std::max(g.sx, g.sy));
+    ForEachSlice(g.nz, [&](int k) {
+      const std::size_t off = static_cast<std::size_t>(k) * ss;
+      bool any = false;
+      for (std::size_t q = 0; q < ss && !any; ++q) any = cand[off + q] != 0;
+      if (!any) return;
+      Mask filled(cand.begin() + off, cand.begin() + off + ss);
+      FillHolesSlice(filled.data(), g.nx, g.ny);
+      for (std::size_t q = 0; q < ss; ++q) filled[q] = filled[q] && !cand[off + q];
+      std::vector<int> hl;
+      const int nh = LabelSlice(filled.data(), g.nx, g.ny, hl);
+      if (!nh) return;
+      std::vector<double> sumT(nh + 1, 0), cnt(nh + 1, 0);
+      for (std::size_t q = 0; q < ss; ++q) {
+        if (hl[q]) sumT[hl[q]] += T[off + q], cnt[hl[q]] += 1;
+      }
+      Mask marrowHole(ss, 0), ring(ss);
+      bool anyHole = false;
+      for (std::size_t q = 0; q < ss; ++q) {
+        const int h = hl[q];
+        if (h && cnt[h] * pixelArea >= 15 && sumT[h] / cnt[h] > 1.15)
+          marrowHole[q] = 1, anyHole = true;
+      }
+      if (!anyHole) return;
+      DilateSlice(marrowHole.data(), ring.data(), g, ringDisk);
+      for (std::size_t q = 0; q < ss; ++q) {
+        if (ring[q]) cand[off + q] = 0;
+      }
+    });
+  }
+  std::vector<int> lab;
+  const int nc = LabelVolume(cand, g, lab);
+  if (nc == 0) {
+    out.reason = "no dark tendon-like structure below the tuberosity";
+    return out;
+  }
+  struct Comp {
+    std::size_t voxels = 0, contact = 0;
+    double sumPost = 0, zTop = -1e9, zBottom = 1e9;
+    std::vector<int> slices;
+  };
+  std::vector<Comp> comps(nc + 1);
+  const auto disk2 = DiskOffsets(g, 2.0);
+  for (std::size_t s = 0; s < n; ++s) {
+    const int c = lab[s];
+    if (!c) continue;
+    const int k = static_cast<int>(s / ss), rem = static_cast<int>(s % ss);
+    const int i = rem % g.nx, j = rem / g.nx;
+    const auto p = g.Point(i, j, k);
+    Comp& cc = comps[c];
+    ++cc.voxels;
+    cc.sumPost += (p[1] - sc.tip[1] + sc.sign * (p[0] - sc.tip[0])) / std::sqrt(2.0);
+    cc.zTop = std::max(cc.zTop, p[2]);
+    cc.zBottom = std::min(cc.zBottom, p[2]);
+    bool touches = false;
+    for (const auto& o : disk2) {
+      const int a = i + o[0], b = j + o[1];
+      if (a >= 0 && b >= 0 && a < g.nx && b < g.ny && sc.bone[g.Index(a, b, k)]) {
+        touches = true;
+        break;
+      }
+    }
+    cc.contact += touches;
+  }
+  const double voxelVolume = pixelArea * g.sz;
+  int best = 0;
+  double bestScore = -1e9;
+  for (int c = 1; c <= nc; ++c) {
+    const Comp& cc = comps[c];
+    if (cc.voxels * voxelVolume < 150 * scale * scale) continue;
+    const double meanPost = cc.sumPost / cc.voxels;
+    // The hamstring origin is posterolateral to the tip; the adductor magnus tendon lies
+    // anteromedial, the sciatic nerve lateral (and not dark).
+    if (meanPost < 0) continue;
+    const double span = cc.zTop - cc.zBottom;
+    if (span < 2.5 * g.sz) continue;
+    if (cc.zTop < sc.tip[2] - params.tendonLengthMm) continue;
+    const double score = span + (cc.contact * pixelArea > 15 ? 25 : 0) + 0.5 * meanPost +
+                         0.002 * cc.voxels * voxelVolume;
+    if (score > bestScore) bestScore = score, best = c;
+  }
+  if (!best) {
+    out.reason = "no dark tendon-like structure below the tuberosity";
+    return out;
+  }
+  out.tendon.assign(n, 0);
+  for (std::size_t s = 0; s < n; ++s) out.tendon[s] = lab[s] == best;
+  out.found = true;
+  out.attached = comps[best].contact * pixelArea > 15;
+  out.stumpTopZ = comps[best].zTop;
+  out.roi = std::move(roi);
+  return out;
+}
+
+}  // namespace
+
+std::vector<TendonSectionMeasure> MeasureTendonCrossSections(const MaskImage& envelope,
+                                                             double footprintZmm,
+                                                             double maxDistanceMm) {
+  // Reuse the float grid helper through a geometry-only copy.
+  FloatImage::Pointer like = FloatImage::New();
+  like->CopyInformation(&envelope);
+  like->SetRegions(envelope.GetLargestPossibleRegion());
+  const Grid g = MakeGrid(*like);
+  const std::uint8_t* m = envelope.GetBufferPointer();
+  const std::size_t ss = g.SliceSize();
+  std::vector<TendonSectionMeasure> out;
+  for (int k = 0; k < g.nz; ++k) {
+    std::vector<std::array<double, 2>> pts;
+    double cz = 0;
+    for (std::size_t q = 0; q < ss; ++q) {
+      if (!m[k * ss + q]) continue;
+      const double i = static_cast<double>(q % g.nx), j = static_cast<double>(q / g.nx);
+      pts.push_back({i * g.sx, j * g.sy});  // in-plane slice coordinates (mm)
+      cz += g.Point(i, j, k)[2];
+    }
+    if (pts.size() < 3) continue;
+    cz /= pts.size();
+    const double d = footprintZmm - cz;
+    if (d < -0.5 * g.sz || d > maxDistanceMm + 0.5 * g.sz) continue;
+    double mx = 0, my = 0;
+    for (auto& p : pts) mx += p[0], my += p[1];
+    mx /= pts.size(), my /= pts.size();
+    double cxx = 0, cyy = 0, cxy = 0;
+    for (auto& p : pts) {
+      cxx += (p[0] - mx) * (p[0] - mx), cyy += (p[1] - my) * (p[1] - my),
+          cxy += (p[0] - mx) * (p[1] - my);
+    }
+    const double ang = 0.5 * std::atan2(2 * cxy, cxx - cyy);  // major axis
+    const double ux = std::cos(ang), uy = std::sin(ang);
+    double a0 = 1e9, a1 = -1e9, b0 = 1e9, b1 = -1e9;
+    for (auto& p : pts) {
+      const double a = p[0] * ux + p[1] * uy, b = -p[0] * uy + p[1] * ux;
+      a0 = std::min(a0, a), a1 = std::max(a1, a), b0 = std::min(b0, b), b1 = std::max(b1, b);
+    }
+    // Extent of pixel centres plus one pixel footprint along the axis.
+    const double padA = std::fabs(ux) * g.sx + std::fabs(uy) * g.sy;
+    const double padB = std::fabs(uy) * g.sx + std::fabs(ux) * g.sy;
+    TendonSectionMeasure s;
+    s.zMm = cz;
+    s.distanceMm = d;
+    s.csaMm2 = pts.size() * g.sx * g.sy;
+    s.widthMm = a1 - a0 + padA;
+    s.thicknessMm = b1 - b0 + padB;
+    out.push_back(s);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.distanceMm < b.distanceMm; });
+  return out;
+}
+
+void GradeSide(SideAnalysis& side, const SideAnalysis* other, const GradeParameters& p) {
+  std::ostringstream rule;
+  rule << "complete_tear if a fluid gap separates the tuberosity from a retracted stump; "
+          "partial_tear if fluid-bright signal lies inside a still attached tendon; "
+          "tendinopathy if max thickness >= "
+       << p.thickTendonMm << " mm, or thickness >= " << p.thicknessAsymmetryRatio
+       << " x the other side, or tendon/muscle signal ratio >= " << p.signalRatioTendinopathy
+       << ", or peritendinous + marrow oedema >= " << p.oedemaVolumeMm3 << " mm3; else normal";
+  side.gradeRule = rule.str();
+  if (side.tear.type == "complete") {
+    side.grade = "complete_tear";
+  } else if (side.tear.type == "partial") {
+    side.grade = "partial_tear";
+  } else {
+    const double th = side.maximum.thicknessMm;
+    bool thick = th >= p.thickTendonMm;
+    if (other && other->tendonFound && other->tear.type == "none" &&
+        other->maximum.thicknessMm > 0) {
+      thick |= th >= p.thicknessAsymmetryRatio * other->maximum.thicknessMm;
+    }
+    const bool signal = side.signalRatio >= p.signalRatioTendinopathy;
+    const bool oedema = side.peritendinousOedemaMm3 + side.marrowOedemaMm3 >= p.oedemaVolumeMm3;
+    side.grade = (side.tendonFound && (thick || signal || oedema)) ? "tendinopathy" : "normal";
+  }
+}
+
+HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
+                                          const HamstringAnalysisParameters& params) {
+  HamstringAnalysisResult result;
+  const TuberosityResult tub = FindIschialTuberosities(input, params);
+  result.midlineXmm = tub.midlineXmm;
+  result.bodyScale = tub.bodyScale;
+  const Grid g = MakeGrid(*input.fluid);
+  const std::size_t n = g.Size();
+  const float* F = input.fluid->GetBufferPointer();
+  const float* T = input.t1 ? input.t1->GetBufferPointer() : nullptr;
+  const std::uint8_t* V = input.t1FieldOfView ? input.t1FieldOfView->GetBufferPointer() : nullptr;
+  const std::uint8_t* B = input.body->GetBufferPointer();
+
+  // Fat-sat levels measured in this image: muscle (voxels that are muscle on T1) and fluid
+  // (the brightest small class). Thresholds lie between them, so a mis-scaled series or another
+  // sequence (STIR, T2 FS) shifts them with the tissues.
+  Levels lv;
+  double muscleF = 1.0;
+  if (T) {
+    Mask muscle(n, 0);
+    for (std::size_t s = 0; s < n; ++s)
+      muscle[s] = B[s] && (!V || V[s]) && T[s] > 0.85f && T[s] < 1.2f;
+    const auto cnt = std::count(muscle.begin(), muscle.end(), 1);
+    if (cnt > 1000) muscleF = std::max(0.2, Percentile(F, muscle.data(), n, 0.5));
+  }
+  lv.fluid = std::max(muscleF + 1.0, Percentile(F, B, n, 0.999));
+  lv.tearThr = muscleF + params.fluidFraction * (lv.fluid - muscleF);
+  lv.oedemaThr = muscleF + params.oedemaFraction * (lv.fluid - muscleF);
+  lv.tendonMaxF = muscleF * params.tendonMaxFluidRatio;
+  result.muscleFluidLevel = muscleF;
+  result.fluidLevel = lv.fluid;
+
+  result.labels = LabelImage::New();
+  result.labels->CopyInformation(input.fluid);
+  result.labels->SetRegions(input.fluid->GetLargestPossibleRegion());
+  result.labels->Allocate();
+  result.labels->FillBuffer(0);
+  std::uint16_t* L = result.labels->GetBufferPointer();
+  const std::size_t ss = g.SliceSize();
+  const double pixelArea = g.sx * g.sy, voxelVolume = pixelArea * g.sz;
+
+  for (int side = 0; side < 2; ++side) {
+    SideAnalysis& sa = side ? result.left : result.right;
+    const TuberosityFinding& tf = side ? tub.left : tub.right;
+    sa.side = side ? "left" : "right";
+    sa.volumeLengthMm = params.volumeLengthMm;
+    if (!tf.found) {
+      sa.reason = tf.reason;
+      continue;
+    }
+    sa.found = true;
+    sa.tuberosityTipLps = tf.tipLps;
+    const std::uint8_t* bone = tf.bone->GetBufferPointer();
+    for (std::size_t s = 0; s < n; ++s) {
+      if (bone[s]) L[s] = kLabelBone;
+    }
+    // Marrow oedema: fluid-bright voxels in the labelled ischium (its lowest part).
+    for (std::size_t s = 0; s < n; ++s) {
+      if (bone[s] && F[s] > lv.oedemaThr) sa.marrowOedemaMm3 += voxelVolume;
+    }
+    SideContext sc;
+    sc.sign = side ? 1 : -1;
+    sc.tip = tf.tipLps;
+    sc.bone = bone;
+    TendonSegmentation ts = SegmentTendon(g, F, T, V, B, sc, lv, tub.bodyScale, params);
+    if (!ts.found) {
+      sa.qc.push_back(ts.reason);
+      continue;
+    }
+    sa.tendonFound = true;
+    // The footprint level: the origin on the tuberosity lies about 1-1.5 cm above its tip.
+    const double footprintZ = tf.tipLps[2] + params.footprintAboveTipMm * tub.bodyScale;
+    const auto secs = Sections(ts.tendon, g);
+    sa.footprintLps = {tf.tipLps[0], tf.tipLps[1], footprintZ};
+
+    // Fluid-bright voxels near the tendon or in its course.
+    Mask bright(n, 0), tear(n, 0);
+    for (std::size_t s = 0; s < n; ++s) bright[s] = ts.roi[s] && !bone[s] && F[s] > lv.tearThr;
+    Mask envelope = ts.tendon;
+    const auto closeDisk = DiskOffsets(g, 3.0);
+    const auto nearDisk = DiskOffsets(g, 1.5);
+    if (ts.attached) {
+      // Partial tear: fluid inside the tendon's closed outline or hugging it.
+      ForEachSlice(g.nz, [&](int k) {
+        const std::size_t off = static_cast<std::size_t>(k) * ss;
+        bool any = false;
+        for (std::size_t q = 0; q < ss && !any; ++q) any = ts.tendon[off + q] != 0;
+        if (!any) return;
+        Mask d(ss), c(ss), nearT(ss);
+        DilateSlice(ts.tendon.data() + off, d.data(), g, closeDisk);
+        ErodeSlice(d.data(), c.data(), g, closeDisk);
+        for (std::size_t q = 0; q < ss; ++q) c[q] |= ts.tendon[off + q];
+        FillHolesSlice(c.data(), g.nx, g.ny);
+        DilateSlice(ts.tendon.data() + off, nearT.data(), g, nearDisk);
+        for (std::size_t q = 0; q < ss; ++q) {
+          if (bright[off + q] && (c[q] || nearT[q]) && !ts.tendon[off + q]) tear[off + q] = 1;
+        }
+      });
+      const auto tearVox = std::count(tear.begin(), tear.end(), 1);
+      if (tearVox * voxelVolume >= params.minTearVolumeMm3) {
+        sa.tear.type = "partial";
+        for (std::size_t s = 0; s < n; ++s) envelope[s] |= tear[s];
+      } else {
+        std::fill(tear.begin(), tear.end(), 0);
+      }
+    } else {
+      // Complete tear: no attachment; fluid fills the course from the tuberosity down to the
+      // stump, whose proximal end gives the retraction.
+      const double stumpTop = ts.stumpTopZ + params.stumpTopOffsetSlices * g.sz;
+      double sx = 0, sy = 0, c0 = 0;
+      for (const Section& sct : secs) {
+        if (sct.cz > ts.stumpTopZ - 1.5 * g.sz)
+          sx += sct.cx * sct.count, sy += sct.cy * sct.count, c0 += sct.count;
+      }
+      sx /= std::max(1.0, c0), sy /= std::max(1.0, c0);
+      // Fluid and haematoma in the gap: brighter than oedema on fat-sat, not fat on T1.
+      for (std::size_t s = 0; s < n; ++s) {
+        if (!(ts.roi[s] && !bone[s] && F[s] > lv.oedemaThr && (!T || T[s] < 1.0))) continue;
+        const int k = static_cast<int>(s / ss), rem = static_cast<int>(s % ss);
+        const auto p = g.Point(rem % g.nx, rem / g.nx, k);
+        const double dxy = std::hypot(p[0] - sx, p[1] - sy);
+        if (p[2] >= ts.stumpTopZ - 0.5 * g.sz && p[2] <= footprintZ + 10 &&
+            dxy < 25 * tub.bodyScale)
+          tear[s] = 1;
+      }
+      const auto tearVox = std::count(tear.begin(), tear.end(), 1);
+      if (footprintZ - stumpTop > 5 && tearVox * voxelVolume >= params.minTearVolumeMm3) {
+        sa.tear.type = "complete";
+        sa.tear.gapMm = footprintZ - stumpTop;
+        sa.tear.retractionMm = footprintZ - stumpTop;
+      } else {
+        std::fill(tear.begin(), tear.end(), 0);
+        sa.qc.push_back(
+            "tendon not in contact with the tuberosity but no fluid gap: attachment uncertain");
+      }
+    }
+    sa.tear.volumeMm3 = std::count(tear.begin(), tear.end(), 1) * voxelVolume;
+
+    // Measurements on the envelope (tendon + intratendinous tear).
+    MaskImage::Pointer env = MaskImage::New();
+    env->CopyInformation(input.fluid);
+    env->SetRegions(input.fluid->GetLargestPossibleRegion());
+    env->Allocate();
+    std::copy(envelope.begin(), envelope.end(), env->GetBufferPointer());
+    sa.profile = MeasureTendonCrossSections(*env, footprintZ, 50.0);
+    for (const auto& sec : sa.profile) {
+      sa.maximum.thicknessMm = std::max(sa.maximum.thicknessMm, sec.thicknessMm);
+      sa.maximum.widthMm = std::max(sa.maximum.widthMm, sec.widthMm);
+      sa.maximum.csaMm2 = std::max(sa.maximum.csaMm2, sec.csaMm2);
+    }
+    // Values at fixed levels: linear between the neighbouring slices.
+    for (double level : {0.0, 10.0, 20.0, 30.0}) {
+      TendonSectionMeasure m;
+      m.distanceMm = level;
+      m.zMm = footprintZ - level;
+      const auto& pr = sa.profile;
+      for (std::size_t i = 0; i + 1 < pr.size(); ++i) {
+        if (pr[i].distanceMm <= level && pr[i + 1].distanceMm >= level) {
+          const double t =
+              (level - pr[i].distanceMm) / std::max(1e-6, pr[i + 1].distanceMm - pr[i].distanceMm);
+          m.csaMm2 = pr[i].csaMm2 + t * (pr[i + 1].csaMm2 - pr[i].csaMm2);
+          m.thicknessMm = pr[i].thicknessMm + t * (pr[i + 1].thicknessMm - pr[i].thicknessMm);
+          m.widthMm = pr[i].widthMm + t * (pr[i + 1].widthMm - pr[i].widthMm);
+          break;
+        }
+      }
+      sa.atLevels.push_back(m);
+    }
+    // Volume: CSA integrated over 0..volumeLength (trapezoids between slices).
+    {
+      const auto& pr = sa.profile;
+      for (std::size_t i = 0; i + 1 < pr.size(); ++i) {
+        const double a = std::max(0.0, pr[i].distanceMm),
+                     b = std::min(params.volumeLengthMm, pr[i + 1].distanceMm);
+        if (b > a) sa.volumeMm3 += 0.5 * (pr[i].csaMm2 + pr[i + 1].csaMm2) * (b - a);
+      }
+    }
+    // Partial tear extent: largest share of a section's area that is fluid (a proxy of the
+    // share of the thickness), and its length along z.
+    if (sa.tear.type == "partial") {
+      double zMin = 1e9, zMax = -1e9;
+      for (const Section& st : Sections(tear, g)) {
+        zMin = std::min(zMin, st.cz), zMax = std::max(zMax, st.cz);
+        std::size_t envCount = 0;
+        for (std::size_t q = 0; q < ss; ++q) envCount += envelope[st.k * ss + q];
+        if (envCount)
+          sa.tear.extentPercent = std::max(sa.tear.extentPercent, 100.0 * st.count / envCount);
+      }
+      sa.tear.lengthMm = zMax - zMin + g.sz;
+    }
+    // Signal ratio (tendon core / muscle) and peritendinous oedema (shell around the envelope).
+    double sumF = 0;
+    std::size_t cnt = 0;
+    const auto shellDisk = DiskOffsets(g, params.oedemaShellMm);
+    for (int k = 0; k < g.nz; ++k) {
+      const std::size_t off = static_cast<std::size_t>(k) * ss;
+      bool any = false;
+      for (std::size_t q = 0; q < ss && !any; ++q) any = envelope[off + q] != 0;
+      if (!any) continue;
+      Mask d(ss), e(ss);
+      DilateSlice(envelope.data() + off, d.data(), g, shellDisk);
+      ErodeSlice(ts.tendon.data() + off, e.data(), g, nearDisk);
+      for (std::size_t q = 0; q < ss; ++q) {
+        const std::size_t s = off + q;
+        if (ts.tendon[s]) L[s] = kLabelTendon;
+        if (tear[s]) L[s] = kLabelTear;
+        if (e[q]) sumF += F[s], ++cnt;
+        if (d[q] && !envelope[s] && !bone[s] && B[s] && F[s] > lv.oedemaThr && F[s] <= lv.tearThr) {
+          sa.peritendinousOedemaMm3 += voxelVolume;
+        }
+      }
+    }
+    if (!cnt) {
+      for (std::size_t s = 0; s < n; ++s) {
+        if (ts.tendon[s]) sumF += F[s], ++cnt;
+      }
+    }
+    sa.signalRatio = cnt ? sumF / cnt / muscleF : 0;
+  }
+  GradeSide(result.left, &result.right, params.grade);
+  GradeSide(result.right, &result.left, params.grade);
+  return result;
+}
+
+}  // namespace ischia

@@ -1,0 +1,245 @@
+// The analysis core (segmentation/hamstring_analysis.h): unit tests of the measurements and the
+// grade rule on synthetic masks, and an end-to-end check of the real functions on a generated
+// phantom study against its ground truth (truth.json, labels.nii.gz) with stated tolerances.
+#include <gtest/gtest.h>
+#include <itkMultiThreaderBase.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "dicom_ingest.h"
+#include "hamstring_analysis.h"
+#include "nifti_io.h"
+#include "phantom.h"
+#include "preprocess.h"
+#include "volume_reader.h"
+
+namespace ischia {
+namespace {
+namespace fs = std::filesystem;
+
+// An elliptic tendon section (semi-axes a along x, b along y, mm) on every slice of an
+// anisotropic, oblique grid.
+MaskImage::Pointer EllipseMask(double a, double b) {
+  MaskImage::Pointer m = MaskImage::New();
+  MaskImage::SizeType size{{120, 100, 12}};
+  m->SetRegions(size);
+  MaskImage::SpacingType sp;
+  sp[0] = 0.4, sp[1] = 0.4, sp[2] = 4.0;
+  m->SetSpacing(sp);
+  MaskImage::DirectionType d;
+  const double t = 5.0 * M_PI / 180.0;  // 5 degrees about x
+  d.SetIdentity();
+  d(1, 1) = std::cos(t), d(1, 2) = -std::sin(t), d(2, 1) = std::sin(t), d(2, 2) = std::cos(t);
+  m->SetDirection(d);
+  MaskImage::PointType o;
+  o[0] = -24, o[1] = -20, o[2] = -20;
+  m->SetOrigin(o);
+  m->Allocate();
+  m->FillBuffer(0);
+  for (unsigned k = 0; k < size[2]; ++k) {
+    for (unsigned j = 0; j < size[1]; ++j) {
+      for (unsigned i = 0; i < size[0]; ++i) {
+        const double x = i * sp[0] - 24, y = j * sp[1] - 20;
+        if ((x * x) / (a * a) + (y * y) / (b * b) <= 1) m->SetPixel({{i, j, k}}, 1);
+      }
+    }
+  }
+  return m;
+}
+
+TEST(MeasureTendonCrossSections, EllipseAxesAreaAndLevels) {
+  const MaskImage::Pointer m = EllipseMask(12.0, 3.5);
+  // Slice centres lie at z = -20 + k * 4 cos(5 deg) near the axis; footprint at z = 0.
+  const auto prof = MeasureTendonCrossSections(*m, 0.0, 20.0);
+  ASSERT_GE(prof.size(), 5u);
+  for (const auto& s : prof) {
+    EXPECT_NEAR(s.widthMm, 24.0, 0.6);  // one pixel of 0.4 mm plus rounding
+    EXPECT_NEAR(s.thicknessMm, 7.0, 0.6);
+    EXPECT_NEAR(s.csaMm2, M_PI * 12.0 * 3.5, 4.0);
+    EXPECT_GE(s.distanceMm, -2.0 - 1e-6);
+    EXPECT_LE(s.distanceMm, 22.0 + 1e-6);
+  }
+}
+
+TEST(GradeSide, RuleAndThresholdsAreReported) {
+  GradeParameters p;
+  SideAnalysis a, b;
+  a.tendonFound = b.tendonFound = true;
+  a.maximum.thicknessMm = 7, b.maximum.thicknessMm = 7;
+  GradeSide(a, &b, p);
+  EXPECT_EQ(a.grade, "normal");
+  EXPECT_NE(a.gradeRule.find("12"), std::string::npos);
+  a.maximum.thicknessMm = 7 * p.thicknessAsymmetryRatio + 0.1;
+  GradeSide(a, &b, p);
+  EXPECT_EQ(a.grade, "tendinopathy");
+  a.maximum.thicknessMm = 7;
+  a.tear.type = "partial";
+  GradeSide(a, &b, p);
+  EXPECT_EQ(a.grade, "partial_tear");
+  a.tear.type = "complete";
+  GradeSide(a, &b, p);
+  EXPECT_EQ(a.grade, "complete_tear");
+}
+
+// ---- End to end on a phantom study -------------------------------------------------------
+
+struct Prepared {
+  FloatImage::Pointer fluid, t1;
+  MaskImage::Pointer body, t1Fov;
+};
+
+Prepared PrepareStudy(const fs::path& dir) {
+  const std::vector<Study> studies = BuildStudies(ScanDicomFolder(dir).frames);
+  if (studies.empty()) throw std::runtime_error("no study under " + dir.string());
+  const ImageStack *fl = nullptr, *t1 = nullptr;
+  for (const ImageStack& s : studies.front().stacks) {
+    if (s.role == SeriesRole::AxialFluidSensitive && !fl) fl = &s;
+    if (s.role == SeriesRole::AxialT1 && !t1) t1 = &s;
+  }
+  if (!fl || !t1) throw std::runtime_error("phantom study without axial PD FS and T1");
+  Prepared p;
+  const FloatImage::Pointer vf = ReadStackVolume(*fl);
+  const BodyMaskResult bf = ComputeBodyMask(*vf);
+  const BiasCorrectionResult cf = CorrectBiasField(*vf, *bf.mask);
+  const FloatImage::Pointer vt = ReadStackVolume(*t1);
+  const BodyMaskResult bt = ComputeBodyMask(*vt);
+  const BiasCorrectionResult ct = CorrectBiasField(*vt, *bt.mask);
+  const StandardisedImage st = StandardiseIntensities(*ct.corrected, *bt.mask, TissueContrast::T1);
+  const MaskImage::Pointer muscle =
+      ResampleMaskIntoGrid(*MuscleMaskFromT1(*st.image, *bt.mask, st.reference), *vf);
+  p.fluid = StandardiseIntensities(*cf.corrected, *bf.mask, TissueContrast::FluidSensitive, {},
+                                   muscle.GetPointer())
+                .image;
+  p.t1 = ResampleIntoGrid(*st.image, *vf);
+  p.t1Fov = FieldOfViewInGrid(*vt, *vf);
+  p.body = bf.mask;
+  return p;
+}
+
+double Dice(const LabelImage& a, const LabelImage& b, bool leftSide, double midlineX) {
+  std::size_t na = 0, nb = 0, nab = 0;
+  const std::size_t n = a.GetLargestPossibleRegion().GetNumberOfPixels();
+  for (std::size_t i = 0; i < n; ++i) {
+    LabelImage::PointType p;
+    a.TransformIndexToPhysicalPoint(a.ComputeIndex(i), p);
+    if ((p[0] > midlineX) != leftSide) continue;
+    const bool x = a.GetBufferPointer()[i] == kLabelTendon,
+               y = b.GetBufferPointer()[i] == kLabelTendon;
+    na += x, nb += y, nab += x && y;
+  }
+  return na + nb ? 2.0 * nab / (na + nb) : 1.0;
+}
+
+class PhantomAnalysis : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(fs::temp_directory_path() /
+                        ("ischia_hamstring_" + std::to_string(::getpid())));
+    PhantomOptions o;
+    o.seed = 6;  // cases fixed below
+    o.left.pathology = PhantomCase::PartialTear;
+    o.right.pathology = PhantomCase::CompleteTear;
+    o.right.retractionMm = 30.0;
+    o.series = {PhantomSeries::AxialT1, PhantomSeries::AxialFluidSensitive};
+    o.inPlaneScale = 1.5;  // coarser grid for speed (about 1.1-1.3 mm pixels)
+    o.supersampling = 1;
+    truth_ = new PhantomStudyTruth(GeneratePhantomStudy(o, *dir_));
+    prepared_ = new Prepared(PrepareStudy(*dir_));
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    fs::remove_all(*dir_, ec);
+    delete prepared_;
+    delete truth_;
+    delete dir_;
+  }
+  static HamstringAnalysisInput Input() {
+    HamstringAnalysisInput in;
+    in.fluid = prepared_->fluid;
+    in.t1 = prepared_->t1;
+    in.t1FieldOfView = prepared_->t1Fov;
+    in.body = prepared_->body;
+    return in;
+  }
+  static fs::path* dir_;
+  static PhantomStudyTruth* truth_;
+  static Prepared* prepared_;
+};
+fs::path* PhantomAnalysis::dir_ = nullptr;
+PhantomStudyTruth* PhantomAnalysis::truth_ = nullptr;
+Prepared* PhantomAnalysis::prepared_ = nullptr;
+
+double Distance(const std::array<double, 3>& a, const std::array<double, 3>& b) {
+  return std::sqrt((a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) +
+                   (a[2] - b[2]) * (a[2] - b[2]));
+}
+
+TEST_F(PhantomAnalysis, MatchesTruthWithinTolerances) {
+  const HamstringAnalysisResult r = AnalyseHamstrings(Input());
+  const LabelImage::Pointer truthLabels = ReadLabelNifti(truth_->labelMap);
+  // The label map lives in the fluid-sensitive grid.
+  ASSERT_EQ(r.labels->GetLargestPossibleRegion(), truthLabels->GetLargestPossibleRegion());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_NEAR(r.labels->GetOrigin()[i], truthLabels->GetOrigin()[i], 1e-3);
+    EXPECT_NEAR(r.labels->GetSpacing()[i], truthLabels->GetSpacing()[i], 1e-4);
+  }
+  for (const auto* pair : {&r.left, &r.right}) {
+    const SideAnalysis& s = *pair;
+    const PhantomSideTruth& t = s.side == "left" ? truth_->left : truth_->right;
+    SCOPED_TRACE(s.side);
+    ASSERT_TRUE(s.found) << s.reason;
+    // Tuberosity tip: 10 mm (the per-side limit; slices are 3-6 mm thick).
+    EXPECT_LT(Distance(s.tuberosityTipLps, t.tuberosityTipLps), 10.0);
+    EXPECT_EQ(s.tear.type, t.tearType);
+    EXPECT_FALSE(s.gradeRule.empty());
+    if (t.tearType == "complete") {
+      EXPECT_NEAR(s.tear.retractionMm, t.retractionMm, 10.0);
+      EXPECT_EQ(s.grade, "complete_tear");
+    } else {
+      // Tendon Dice against labels.nii.gz (label 2) and the maximum thickness.
+      EXPECT_GT(Dice(*r.labels, *truthLabels, s.side == "left", r.midlineXmm), 0.7);
+      EXPECT_NEAR(s.maximum.thicknessMm, t.maximum.thicknessMm, 2.0);
+      EXPECT_EQ(s.grade, ToString(t.pathology));
+    }
+  }
+}
+
+TEST_F(PhantomAnalysis, SameResultAtOneAndTwoThreads) {
+  auto run = [](int threads) {
+    itk::MultiThreaderBase::SetGlobalDefaultNumberOfThreads(threads);
+    return AnalyseHamstrings(Input());
+  };
+  const HamstringAnalysisResult a = run(1), b = run(2);
+  const std::size_t n = a.labels->GetLargestPossibleRegion().GetNumberOfPixels();
+  EXPECT_TRUE(std::equal(a.labels->GetBufferPointer(), a.labels->GetBufferPointer() + n,
+                         b.labels->GetBufferPointer()));
+  EXPECT_EQ(a.left.maximum.thicknessMm, b.left.maximum.thicknessMm);
+  EXPECT_EQ(a.right.tear.retractionMm, b.right.tear.retractionMm);
+}
+
+TEST(AnalyseHamstrings, WithoutT1BothSidesNotFoundWithReason) {
+  FloatImage::Pointer f = FloatImage::New();
+  f->SetRegions(FloatImage::SizeType{{40, 40, 6}});
+  f->Allocate();
+  for (std::size_t i = 0; i < 40 * 40 * 6; ++i)
+    f->GetBufferPointer()[i] = static_cast<float>(i % 7);
+  MaskImage::Pointer b = MaskImage::New();
+  b->CopyInformation(f);
+  b->SetRegions(f->GetLargestPossibleRegion());
+  b->Allocate();
+  b->FillBuffer(1);
+  HamstringAnalysisInput in;
+  in.fluid = f;
+  in.body = b;
+  const HamstringAnalysisResult r = AnalyseHamstrings(in);
+  EXPECT_FALSE(r.left.found);
+  EXPECT_FALSE(r.right.found);
+  EXPECT_NE(r.left.reason.find("T1"), std::string::npos);
+  EXPECT_THROW(AnalyseHamstrings(HamstringAnalysisInput{}), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace ischia
