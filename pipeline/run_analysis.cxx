@@ -1,5 +1,7 @@
 #include "run_analysis.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -9,6 +11,8 @@
 #include "atomic_output.h"
 #include "cli.h"
 #include "dicom_ingest.h"
+#include "hamstring_analysis.h"
+#include "nifti_io.h"
 #include "ischia/version.h"
 #include "preprocess.h"
 #include "run_config.h"
@@ -131,11 +135,90 @@ void Preprocess(PreparedSeries& p, const RunConfig& config, const MaskImage* mus
   p.qc["timings_s"] = steps.ToJson();
 }
 
-// Stages 3-6. Not built yet: no side is reported as analysed until they are.
-json AnalyseSides(const PreparedStudy& /*study*/) {
-  throw AnalysisError("analysis_not_implemented",
-                      "the tuberosity and tendon stages are not built yet: series selection and "
-                      "preprocessing ran, no side was analysed");
+json SectionJson(const TendonSectionMeasure& m) {
+  return {{"distance_mm", m.distanceMm},   {"z_mm", m.zMm},
+          {"thickness_mm", m.thicknessMm}, {"width_mm", m.widthMm},
+          {"csa_mm2", m.csaMm2},           {"tear_area_mm2", m.tearAreaMm2}};
+}
+
+json SideJson(const SideAnalysis& s) {
+  if (!s.found) return {{"found", false}, {"reason", s.reason}, {"qc", s.qc}};
+  json profile = json::array(), levels = json::array();
+  for (const auto& m : s.profile) profile.push_back(SectionJson(m));
+  for (const auto& m : s.atLevels) levels.push_back(SectionJson(m));
+  json side = {{"found", true},
+               {"tuberosity_mm", s.tuberosityTipLps},
+               {"footprint_mm", s.footprintLps},
+               {"tendon_found", s.tendonFound},
+               {"tendon",
+                {{"thickness_mm", s.maximum.thicknessMm},
+                 {"width_mm", s.maximum.widthMm},
+                 {"csa_mm2", s.maximum.csaMm2},
+                 {"volume_mm3", s.volumeMm3},
+                 {"volume_length_mm", s.volumeLengthMm},
+                 {"signal_ratio", s.signalRatio},
+                 {"at_levels", levels},
+                 {"profile", profile}}},
+               {"oedema",
+                {{"peritendinous_mm3", s.peritendinousOedemaMm3},
+                 {"marrow_mm3", s.marrowOedemaMm3}}},
+               {"tear",
+                {{"type", s.tear.type},
+                 {"retraction_mm", s.tear.retractionMm},
+                 {"gap_mm", s.tear.gapMm},
+                 {"extent_percent", s.tear.extentPercent},
+                 {"length_mm", s.tear.lengthMm},
+                 {"volume_mm3", s.tear.volumeMm3}}},
+               {"grade", s.grade},
+               {"grade_rule", s.gradeRule},
+               {"qc", s.qc}};
+  return side;
+}
+
+// Left minus right and left / right, when both sides have a measured tendon.
+json LeftRightJson(const SideAnalysis& l, const SideAnalysis& r) {
+  if (!l.tendonFound || !r.tendonFound) return nullptr;
+  auto pair = [](double a, double b) {
+    return json{{"left_minus_right", a - b}, {"left_over_right", b != 0 ? json(a / b) : json(nullptr)}};
+  };
+  return {{"thickness_mm", pair(l.maximum.thicknessMm, r.maximum.thicknessMm)},
+          {"width_mm", pair(l.maximum.widthMm, r.maximum.widthMm)},
+          {"csa_mm2", pair(l.maximum.csaMm2, r.maximum.csaMm2)},
+          {"volume_mm3", pair(l.volumeMm3, r.volumeMm3)},
+          {"signal_ratio", pair(l.signalRatio, r.signalRatio)},
+          {"peritendinous_oedema_mm3", pair(l.peritendinousOedemaMm3, r.peritendinousOedemaMm3)},
+          {"marrow_oedema_mm3", pair(l.marrowOedemaMm3, r.marrowOedemaMm3)}};
+}
+
+// Stages 3-6 on the prepared series; writes OUT_DIR/labels.nii.gz (atomically) and fills the
+// sides, the left-right comparison and the analysis QC of `result`.
+void AnalyseSides(const PreparedStudy& study, const RunConfig& config, const fs::path& outDir,
+                  json& result) {
+  const PreparedSeries& fluid = study.series.front();
+  const PreparedSeries* t1 = nullptr;
+  for (const PreparedSeries& p : study.series)
+    if (p.role == "axial_t1") t1 = &p;
+  HamstringAnalysisInput input;
+  input.fluid = fluid.standardised.GetPointer();
+  input.body = fluid.body.GetPointer();
+  if (t1) {
+    input.t1 = t1->standardised.GetPointer();
+    input.t1FieldOfView = t1->fieldOfView.GetPointer();
+  }
+  const HamstringAnalysisResult r = AnalyseHamstrings(input, config.analysis);
+  // The label map first, result.json last: a run killed in between leaves no result.json.
+  const fs::path tmp = outDir / ("labels.partial-" + std::to_string(::getpid()) + ".nii.gz");
+  WriteNifti(r.labels.GetPointer(), tmp);
+  fs::rename(tmp, outDir / "labels.nii.gz");
+  result["sides"] = {{"left", SideJson(r.left)}, {"right", SideJson(r.right)}};
+  result["left_right"] = LeftRightJson(r.left, r.right);
+  result["analysis_qc"] = {{"midline_x_mm", r.midlineXmm},
+                           {"body_scale", r.bodyScale},
+                           {"fluid_level", r.fluidLevel},
+                           {"muscle_fluid_level", r.muscleFluidLevel}};
+  if (!r.left.found && !r.right.found) {
+    result["warnings"].push_back("neither ischial tuberosity was found: " + r.left.reason);
+  }
 }
 
 }  // namespace
@@ -158,6 +241,9 @@ int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
     throw InputError("cannot create output folder " + options.outDir.string() +
                      (ec ? ": " + ec.message() : std::string()));
   }
+  // Stale outputs of an earlier run must not pass for this run's: result.json is written last.
+  fs::remove(options.outDir / "result.json", ec);
+  fs::remove(options.outDir / "labels.nii.gz", ec);
   const int threads = ConfigureThreads(options.threads);
 
   StageTimes times;
@@ -298,7 +384,7 @@ int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
     result["preprocessing"] = qc;
 
     // Stages 3-6.
-    result["sides"] = times.Time("analyse_sides", [&] { return AnalyseSides(prepared); });
+    times.Time("analyse_sides", [&] { AnalyseSides(prepared, config, options.outDir, result); });
     result["status"] = "ok";
     exitCode = kExitOk;
   } catch (const AnalysisError& e) {
@@ -316,7 +402,8 @@ int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
   timings["total"] =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - totalStart).count();
   result["timings_s"] = timings;
-  WriteFileAtomically(options.outDir / "result.json", result.dump(2) + "\n");
+  WriteFileAtomically(options.outDir / "result.json",
+                      result.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
   if (resultOut) *resultOut = result;
   if (inputError) throw *inputError;
   return exitCode;

@@ -33,7 +33,18 @@ nlohmann::json RunConfigToJson(const RunConfig& c) {
                   {"min_peak_fraction", c.standardisation.minPeakFraction},
                   {"t1_muscle_to_fat_min", c.standardisation.t1MuscleToFatMin},
                   {"t1_muscle_to_fat_max", c.standardisation.t1MuscleToFatMax},
-                  {"min_outside_fraction", c.standardisation.minOutsideFraction}}}}}};
+                  {"min_outside_fraction", c.standardisation.minOutsideFraction}}}}},
+              {"analysis",
+               {{"footprint_above_tip_mm", c.analysis.footprintAboveTipMm},
+                {"tendon_length_mm", c.analysis.tendonLengthMm},
+                {"volume_length_mm", c.analysis.volumeLengthMm},
+                {"oedema_shell_mm", c.analysis.oedemaShellMm},
+                {"min_tear_volume_mm3", c.analysis.minTearVolumeMm3},
+                {"grade",
+                 {{"thick_tendon_mm", c.analysis.grade.thickTendonMm},
+                  {"thickness_asymmetry_ratio", c.analysis.grade.thicknessAsymmetryRatio},
+                  {"signal_ratio_tendinopathy", c.analysis.grade.signalRatioTendinopathy},
+                  {"oedema_volume_mm3", c.analysis.grade.oedemaVolumeMm3}}}}}};
 }
 
 namespace {
@@ -89,6 +100,17 @@ RunConfig RunConfigFromJson(const json& j) {
   c.standardisation.t1MuscleToFatMin = st["t1_muscle_to_fat_min"].get<double>();
   c.standardisation.t1MuscleToFatMax = st["t1_muscle_to_fat_max"].get<double>();
   c.standardisation.minOutsideFraction = st["min_outside_fraction"].get<double>();
+  const json& an = merged["analysis"];
+  c.analysis.footprintAboveTipMm = an["footprint_above_tip_mm"].get<double>();
+  c.analysis.tendonLengthMm = an["tendon_length_mm"].get<double>();
+  c.analysis.volumeLengthMm = an["volume_length_mm"].get<double>();
+  c.analysis.oedemaShellMm = an["oedema_shell_mm"].get<double>();
+  c.analysis.minTearVolumeMm3 = an["min_tear_volume_mm3"].get<double>();
+  const json& gr = an["grade"];
+  c.analysis.grade.thickTendonMm = gr["thick_tendon_mm"].get<double>();
+  c.analysis.grade.thicknessAsymmetryRatio = gr["thickness_asymmetry_ratio"].get<double>();
+  c.analysis.grade.signalRatioTendinopathy = gr["signal_ratio_tendinopathy"].get<double>();
+  c.analysis.grade.oedemaVolumeMm3 = gr["oedema_volume_mm3"].get<double>();
   if (c.bodyMask.otsuClasses < 2 || c.biasField.iterationsPerLevel.empty() ||
       c.standardisation.histogramBins < 16 || c.bodyMask.histogramBins < 16) {
     throw std::invalid_argument(

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "hamstring_analysis.h"
 #include "preprocess.h"
 
 namespace ischia {
@@ -13,6 +14,7 @@ struct RunConfig {
   bool biasCorrection = true;
   BiasCorrectionParameters biasField;
   StandardisationParameters standardisation;
+  HamstringAnalysisParameters analysis;  // stages 3-6, grade thresholds included
 };
 
 // Defaults overridden by the keys of `j`; throws std::invalid_argument naming an unknown key or a

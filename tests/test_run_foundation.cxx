@@ -444,8 +444,9 @@ TEST(RunCli, MissingStudyOrUsageExitsTwo) {
             2);
 }
 
-TEST(RunCli, SyntheticFatSatStudyIsPreprocessedThenStopsWithoutMeasurements) {
-  // An axial PD fat-sat and an axial T1 series of the synthetic body, same frame of reference.
+TEST(RunCli, SyntheticStudyWithoutPelvicBonesIsAnalysedWithBothSidesNotFound) {
+  // An axial PD fat-sat and an axial T1 series of a synthetic body with no pelvic bones, same
+  // frame of reference: every stage runs, and no side may be reported as found.
   TempDir dir("ischia-run-synthetic");
   const fs::path study = dir.path / "study";
   fs::create_directories(study);
@@ -498,12 +499,12 @@ TEST(RunCli, SyntheticFatSatStudyIsPreprocessedThenStopsWithoutMeasurements) {
     }
   }
   const fs::path out = dir.path / "out";
-  EXPECT_EQ(RunIschia("run " + study.string() + " --out " + out.string() + " --threads 2"), 1);
+  EXPECT_EQ(RunIschia("run " + study.string() + " --out " + out.string() + " --threads 2"), 0);
   const nlohmann::json r = ReadJson(out / "result.json");
-  EXPECT_EQ(r["status"], "failed");
-  EXPECT_EQ(r["error"]["code"], "analysis_not_implemented");
-  EXPECT_NE(r["error"]["message"].get<std::string>().find("tuberosity"), std::string::npos);
+  EXPECT_EQ(r["status"], "ok");
+  EXPECT_TRUE(r["error"].is_null());
   ExpectNoSideAnalysed(r);
+  EXPECT_TRUE(fs::exists(out / "labels.nii.gz"));
   const auto& used = r["study"]["series_used"];
   EXPECT_EQ(used["axial_fluid_sensitive"]["series_instance_uid"],
             "1.2.826.0.1.3680043.2.1125.1.1.401");
@@ -517,7 +518,7 @@ TEST(RunCli, SyntheticFatSatStudyIsPreprocessedThenStopsWithoutMeasurements) {
   EXPECT_TRUE(r["preprocessing"]["axial_fluid_sensitive"].contains("body_added_from_t1_ml"));
   EXPECT_EQ(r["threads"], 2);
   for (const char* stage : {"scan", "select_series", "read", "preprocess_axial_t1",
-                            "preprocess_axial_fluid_sensitive", "resample"}) {
+                            "preprocess_axial_fluid_sensitive", "resample", "analyse_sides"}) {
     EXPECT_TRUE(r["timings_s"].contains(stage)) << stage;
   }
 }

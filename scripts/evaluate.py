@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Accuracy of `ischia run` against generated studies with known ground truth.
+
+Generates studies with `ischia phantom` (seeds never used in development by default), runs the
+real pipeline on each, compares result.json and labels.nii.gz with truth/ and prints a per-side
+table and a summary against the targets of issue 4. Standard library only.
+
+  scripts/evaluate.py --seeds 9001-9030 --work /tmp/ischia-eval [--threads 2] [--check-threads]
+"""
+import argparse, gzip, json, math, os, statistics, struct, subprocess, sys, time
+
+CASES = ["normal", "tendinopathy", "partial_tear", "complete_tear"]
+
+
+def read_nifti(path):
+    """Returns (dims, data, srow) of a uint16 .nii.gz label map (srow: RAS affine rows)."""
+    raw = gzip.open(path, "rb").read()
+    endian = "<" if struct.unpack("<i", raw[0:4])[0] == 348 else ">"
+    dims = struct.unpack(endian + "8h", raw[40:56])
+    datatype = struct.unpack(endian + "h", raw[70:72])[0]
+    vox_offset = int(struct.unpack(endian + "f", raw[108:112])[0])
+    srow = [struct.unpack(endian + "4f", raw[280 + 16 * i:296 + 16 * i]) for i in range(3)]
+    n = dims[1] * dims[2] * dims[3]
+    if datatype != 512:  # uint16
+        raise ValueError(f"{path}: datatype {datatype}, expected uint16")
+    data = struct.unpack(endian + f"{n}H", raw[vox_offset:vox_offset + 2 * n])
+    return dims[1:4], data, srow
+
+
+def side_masks(dims, data, srow, label, midline_x_lps):
+    """Voxel index sets of `label`, split into patient left (+x LPS) and right."""
+    nx, ny, nz = dims
+    left, right = set(), set()
+    for idx, v in enumerate(data):
+        if v != label:
+            continue
+        i = idx % nx
+        j = (idx // nx) % ny
+        k = idx // (nx * ny)
+        x_ras = srow[0][0] * i + srow[0][1] * j + srow[0][2] * k + srow[0][3]
+        (left if -x_ras > midline_x_lps else right).add(idx)
+    return left, right
+
+
+def dice(a, b):
+    return 2 * len(a & b) / (len(a) + len(b)) if (a or b) else 1.0
+
+
+def run(cmd):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return p.returncode, p.stdout
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", default="9001-9030")
+    ap.add_argument("--work", default="/tmp/ischia-eval")
+    ap.add_argument("--ischia", default=os.path.join(os.path.dirname(__file__), "..", "build", "ischia"))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--check-threads", action="store_true", help="also run at --threads 1 and compare")
+    ap.add_argument("--in-plane-scale", type=float, default=1.0)
+    args = ap.parse_args()
+    lo, hi = (int(x) for x in args.seeds.split("-"))
+    seeds = list(range(lo, hi + 1))
+    os.makedirs(args.work, exist_ok=True)
+
+    rows, failures, thread_mismatch = [], [], []
+    for n, seed in enumerate(seeds):
+        left, right = CASES[n % 4], CASES[(n // 4 + n + 1) % 4]
+        study = os.path.join(args.work, f"study-{seed}")
+        out = os.path.join(args.work, f"out-{seed}")
+        if not os.path.exists(os.path.join(study, "truth", "truth.json")):
+            code, text = run([args.ischia, "phantom", "--out", study, "--seed", str(seed), "--left", left,
+                              "--right", right, "--in-plane-scale", str(args.in_plane_scale), "--force"])
+            if code != 0:
+                sys.exit(f"phantom failed for seed {seed}: {text}")
+        t0 = time.time()
+        code, text = run([args.ischia, "run", study, "--out", out, "--threads", str(args.threads)])
+        seconds = time.time() - t0
+        truth = json.load(open(os.path.join(study, "truth", "truth.json")))
+        if code != 0 or not os.path.exists(os.path.join(out, "result.json")):
+            failures.append((seed, code, text.strip().splitlines()[-1:] if text else ""))
+            continue
+        result = json.load(open(os.path.join(out, "result.json")))
+        if args.check_threads:
+            out1 = out + "-t1"
+            run([args.ischia, "run", study, "--out", out1, "--threads", "1"])
+            r1 = json.load(open(os.path.join(out1, "result.json")))
+            if r1["sides"] != result["sides"]:
+                thread_mismatch.append(seed)
+        midline = result.get("analysis_qc", {}).get("midline_x_mm", 0.0)
+        tdims, tdata, tsrow = read_nifti(os.path.join(study, "truth", "labels.nii.gz"))
+        rdims, rdata, rsrow = read_nifti(os.path.join(out, "labels.nii.gz"))
+        tl, tr = side_masks(tdims, tdata, tsrow, 2, midline)
+        rl, rr = side_masks(rdims, rdata, rsrow, 2, midline)
+        for side, tmask, rmask in (("left", tl, rl), ("right", tr, rr)):
+            ts, rs = truth["sides"][side], result["sides"][side]
+            row = {"seed": seed, "side": side, "case": ts["grade"], "found": rs.get("found", False),
+                   "seconds": seconds}
+            if row["found"]:
+                tip_t = ts["tuberosityTipLps"]
+                row["tip_err"] = math.dist(tip_t, rs["tuberosity_mm"])
+                row["dice"] = dice(tmask, rmask)
+                row["thick_true"] = ts["tendon"]["maxThicknessMm"]
+                row["thick_meas"] = rs["tendon"]["thickness_mm"]
+                row["tear_true"], row["tear_meas"] = ts["tear"]["type"], rs["tear"]["type"]
+                row["retr_true"], row["retr_meas"] = ts["tear"]["retractionMm"], rs["tear"]["retraction_mm"]
+                row["grade_true"], row["grade_meas"] = ts["grade"], rs["grade"]
+            else:
+                row["reason"] = rs.get("reason", "")
+            rows.append(row)
+
+    print(f"{'seed':>5} {'side':5} {'case':14} {'tip mm':>7} {'dice':>5} {'thick t/m':>11} "
+          f"{'tear t/m':>19} {'retr t/m':>11} {'grade':>14} {'s':>5}")
+    for r in rows:
+        if not r["found"]:
+            print(f"{r['seed']:>5} {r['side']:5} {r['case']:14} not found: {r['reason']}")
+            continue
+        print(f"{r['seed']:>5} {r['side']:5} {r['case']:14} {r['tip_err']:7.1f} {r['dice']:5.2f} "
+              f"{r['thick_true']:5.1f}/{r['thick_meas']:<5.1f} {r['tear_true']:>9}/{r['tear_meas']:<9} "
+              f"{r['retr_true']:5.1f}/{r['retr_meas']:<5.1f} {'ok' if r['grade_true'] == r['grade_meas'] else r['grade_meas']:>14} "
+              f"{r['seconds']:5.1f}")
+    found = [r for r in rows if r["found"]]
+    total = len(seeds) * 2
+    print(f"\nstudies {len(seeds)}, sides {total}, found {len(found)}, failed studies {len(failures)}")
+    for f in failures:
+        print("  failed:", f)
+    if found:
+        tips = [r["tip_err"] for r in found]
+        dices = [r["dice"] for r in found if r["case"] != "complete_tear"]
+        thick = [abs(r["thick_true"] - r["thick_meas"]) for r in found if r["tear_true"] != "complete"]
+        retr = [abs(r["retr_true"] - r["retr_meas"]) for r in found if r["tear_true"] == "complete"]
+        def line(name, values, target):
+            if values:
+                print(f"{name:36} median {statistics.median(values):6.2f}  max {max(values):6.2f}   target {target}")
+        line("tuberosity tip error (mm)", tips, "median <= 5, every side <= 10")
+        line("tendon Dice (sides without complete tear)", dices, "median >= 0.80")
+        line("thickness error (mm, no complete tear)", thick, "median <= 0.7, max <= 1.5")
+        line("retraction error (mm, complete tears)", retr, "<= 5")
+        tear_ok = sum(r["tear_true"] == r["tear_meas"] for r in found)
+        grade_ok = sum(r["grade_true"] == r["grade_meas"] for r in found)
+        print(f"{'tear type right':36} {tear_ok}/{total} sides ({100 * tear_ok / total:.0f}%)   target >= 95%")
+        print(f"{'grade right':36} {grade_ok}/{total} sides ({100 * grade_ok / total:.0f}%)   target >= 90%")
+        print(f"{'run time per study (s)':36} median {statistics.median(r['seconds'] for r in found):6.1f}")
+    if args.check_threads:
+        print(f"threads 1 vs {args.threads}: {len(seeds) - len(failures) - len(thread_mismatch)} identical, "
+              f"{len(thread_mismatch)} differ {thread_mismatch}")
+
+
+if __name__ == "__main__":
+    main()
