@@ -59,6 +59,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--check-threads", action="store_true", help="also run at --threads 1 and compare")
     ap.add_argument("--in-plane-scale", type=float, default=1.0)
+    ap.add_argument("--generate-only", action="store_true", help="only write the studies")
     args = ap.parse_args()
     lo, hi = (int(x) for x in args.seeds.split("-"))
     seeds = list(range(lo, hi + 1))
@@ -74,6 +75,8 @@ def main():
                               "--right", right, "--in-plane-scale", str(args.in_plane_scale), "--force"])
             if code != 0:
                 sys.exit(f"phantom failed for seed {seed}: {text}")
+        if args.generate_only:
+            continue
         t0 = time.time()
         code, text = run([args.ischia, "run", study, "--out", out, "--threads", str(args.threads)])
         seconds = time.time() - t0
