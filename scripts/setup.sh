@@ -10,6 +10,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libsqlite3-dev zlib1g-dev libfftw3-dev
   libgtest-dev libgmock-dev
   xvfb xauth
+  python3
 )
 missing=()
 for p in "${packages[@]}"; do
