@@ -63,6 +63,85 @@ std::vector<float> SliceZ(const Grid& g, double x, double y) {
   return z;
 }
 
+
+// Minor-axis extent (mm) of one slice's mask (principal axes in-plane), 0 if empty.
+double SliceThickness(const std::uint8_t* m, const Grid& g, double* area = nullptr) {
+  double mx = 0, my = 0, c = 0;
+  for (int j = 0; j < g.ny; ++j)
+    for (int i = 0; i < g.nx; ++i)
+      if (m[static_cast<std::size_t>(j) * g.nx + i]) mx += i * g.sx, my += j * g.sy, c += 1;
+  if (area) *area = c * g.sx * g.sy;
+  if (c < 3) return 0;
+  mx /= c, my /= c;
+  double cxx = 0, cyy = 0, cxy = 0;
+  for (int j = 0; j < g.ny; ++j)
+    for (int i = 0; i < g.nx; ++i) {
+      if (!m[static_cast<std::size_t>(j) * g.nx + i]) continue;
+      const double x = i * g.sx - mx, y = j * g.sy - my;
+      cxx += x * x, cyy += y * y, cxy += x * y;
+    }
+  const double ang = 0.5 * std::atan2(2 * cxy, cxx - cyy);
+  const double ux = std::cos(ang), uy = std::sin(ang);
+  double b0 = 1e9, b1 = -1e9;
+  for (int j = 0; j < g.ny; ++j)
+    for (int i = 0; i < g.nx; ++i) {
+      if (!m[static_cast<std::size_t>(j) * g.nx + i]) continue;
+      const double b = -(i * g.sx) * uy + (j * g.sy) * ux;
+      b0 = std::min(b0, b), b1 = std::max(b1, b);
+    }
+  return b1 - b0 + std::fabs(uy) * g.sx + std::fabs(ux) * g.sy;
+}
+
+// Per-section plausibility: a tendon section is a compact crescent or oval whose thickness
+// changes slowly along the course. A section much thicker than the median of its neighbours
+// (an unlabelled cortex ring, a muscle septum or another dark structure joined to it) is cut
+// back to the part that continues the neighbouring sections.
+void CutLeakedSections(Mask& tendon, const Grid& g) {
+  const std::size_t ss = g.SliceSize();
+  std::vector<double> th(g.nz, 0), area(g.nz, 0);
+  for (int k = 0; k < g.nz; ++k) th[k] = SliceThickness(tendon.data() + k * ss, g, &area[k]);
+  const auto keepDisk = DiskOffsets(g, 3.0);
+  Mask orig = tendon;
+  for (int k = 0; k < g.nz; ++k) {
+    if (th[k] <= 0) continue;
+    std::vector<double> nb, nbA;
+    for (int d = -2; d <= 2; ++d) {
+      const int kk = k + d;
+      if (d == 0 || kk < 0 || kk >= g.nz || th[kk] <= 0) continue;
+      nb.push_back(th[kk]), nbA.push_back(area[kk]);
+    }
+    if (nb.size() < 2) continue;
+    std::sort(nb.begin(), nb.end());
+    std::sort(nbA.begin(), nbA.end());
+    const double med = nb.size() % 2 ? nb[nb.size() / 2]
+                                     : 0.5 * (nb[nb.size() / 2 - 1] + nb[nb.size() / 2]);
+    const double medA = nbA.size() % 2 ? nbA[nbA.size() / 2]
+                                       : 0.5 * (nbA[nbA.size() / 2 - 1] + nbA[nbA.size() / 2]);
+    // A tendon's thickness does not double from one slice to the next: more than twice the
+    // neighbours' median (and at least 4 mm more) is a leak.
+    if ((th[k] <= 2.0 * med || th[k] < med + 4.0) && area[k] <= 3.0 * medA) continue;
+    // Keep the part within a few mm of the neighbouring sections (adjacent slices first).
+    Mask nbU(ss, 0), near(ss);
+    for (int d : {-1, 1, -2, 2}) {
+      const int kk = k + d;
+      if (kk < 0 || kk >= g.nz || th[kk] <= 0 || th[kk] > 2.0 * med) continue;
+      for (std::size_t q = 0; q < ss; ++q) nbU[q] |= orig[kk * ss + q];
+    }
+    DilateSlice(nbU.data(), near.data(), g, keepDisk);
+    std::uint8_t* m = tendon.data() + k * ss;
+    for (std::size_t q = 0; q < ss; ++q) m[q] = m[q] && near[q];
+    // Then only its largest connected part.
+    std::vector<int> lab;
+    const int nc = LabelSlice(m, g.nx, g.ny, lab);
+    if (nc > 1) {
+      std::vector<std::size_t> cnt(nc + 1, 0);
+      for (std::size_t q = 0; q < ss; ++q) cnt[lab[q]] += lab[q] ? 1 : 0;
+      const int big = static_cast<int>(std::max_element(cnt.begin() + 1, cnt.end()) - cnt.begin());
+      for (std::size_t q = 0; q < ss; ++q) m[q] = lab[q] == big;
+    }
+  }
+}
+
 struct TendonSegmentation {
   Mask tendon, tear;
   bool found = false;
@@ -150,7 +229,8 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
     std::vector<int> slices;
   };
   std::vector<Comp> comps(nc + 1);
-  const auto disk2 = DiskOffsets(g, 2.0);
+  // Contact: within 2 mm beyond the one-pixel band kept free around the bone.
+  const auto disk2 = DiskOffsets(g, 2.0 + std::max(g.sx, g.sy));
   for (std::size_t s = 0; s < n; ++s) {
     const int c = lab[s];
     if (!c) continue;
@@ -195,6 +275,7 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
   }
   out.tendon.assign(n, 0);
   for (std::size_t s = 0; s < n; ++s) out.tendon[s] = lab[s] == best;
+  CutLeakedSections(out.tendon, g);
   out.found = true;
   out.attached = comps[best].contact * pixelArea > 15;
   out.stumpTopZ = comps[best].zTop;

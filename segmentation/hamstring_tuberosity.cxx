@@ -84,6 +84,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   r.fluidLevel = std::max(2.0, Percentile(F, B, n, 0.999));
   const double oedemaThr = 1.0 + params.oedemaFraction * (r.fluidLevel - 1.0);
   const double cortexT1 = 0.5 * (1.0 + params.darkLevel);
+  const double fluidThr = 1.0 + params.fluidFraction * (r.fluidLevel - 1.0);
 
   // Marrow candidates per slice: T1-bright regions whose surrounding ring is mostly dark
   // (cortex) and inside the body (subcutaneous fat borders air and skin, not cortex).
@@ -160,84 +161,253 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     int k = -1, label = 0;
     double x = 0, y = 0, z = 0, area = 0;
   };
-  std::vector<Start> starts;
+  // Mid-ischium sections: large fatty-marrow sections ringed by cortex (the marrow test above),
+  // lateral to the midline within the anatomical range. Each is followed caudally (sections
+  // overlapping the one above, dilated; one missing slice tolerated: oedema, partial volume) to
+  // its lowest extent. Chains that leave the field of view caudally are the femur (or cut
+  // bone) and are rejected; what remains ends at a bone end inside the image: the tuberosity
+  // tip. Of these, the pair chosen is posterior and at similar heights left and right.
+  struct Sec {
+    double x = 0, y = 0, z = 0, area = 0;
+  };
+  std::vector<std::vector<Sec>> secs(g.nz);
   for (int k = 0; k < g.nz; ++k) {
-    const int kb = g.Inferior(k);
-    if (kb < 0 || kb >= g.nz) continue;  // inferior edge: cannot tell a start from a cut
-    const std::size_t off = static_cast<std::size_t>(k) * ss,
-                      offB = static_cast<std::size_t>(kb) * ss;
-    std::vector<Start> cs(nlab[k] + 1);
-    std::vector<double> continued(nlab[k] + 1, 0);
+    secs[k].assign(nlab[k] + 1, Sec{});
     for (std::size_t q = 0; q < ss; ++q) {
       const int c = slab[k][q];
       if (!c) continue;
-      // One slice without marrow (noise, partial volume) does not start a bone.
-      const int kb2 = g.Inferior(k, 2);
-      if (near[offB + q])
-        continued[c] += 1;
-      else if (kb2 >= 0 && kb2 < g.nz && near[static_cast<std::size_t>(kb2) * ss + q])
-        continued[c] += 1;
       const auto p = g.Point(static_cast<int>(q % g.nx), static_cast<int>(q / g.nx), k);
-      cs[c].x += p[0], cs[c].y += p[1], cs[c].z += p[2], cs[c].area += pixelArea;
+      Sec& s = secs[k][c];
+      s.x += p[0], s.y += p[1], s.z += p[2], s.area += pixelArea;
     }
     for (int c = 1; c <= nlab[k]; ++c) {
-      // Continued from below when a real part of it (not a fragment's rim) has marrow below.
-      if (continued[c] * pixelArea >= std::max(8.0, 0.1 * cs[c].area)) continue;
-      Start st = cs[c];
-      const double cnt = st.area / pixelArea;
-      st.x /= cnt, st.y /= cnt, st.z /= cnt;
-      st.k = k, st.label = c;
-      // It must continue upwards: marrow over it in at least 2 of the next 3 slices.
-      int hits = 0;
-      for (int step = 1; step <= 3; ++step) {
-        const int ku = k + up * step;
-        if (ku < 0 || ku >= g.nz) break;
-        bool hit = false;
-        for (std::size_t q = 0; q < ss && !hit; ++q) {
-          hit = slab[k][q] == c && near[static_cast<std::size_t>(ku) * ss + q];
-        }
-        hits += hit;
-      }
-      if (hits >= 2) starts.push_back(st);
+      const double cnt = secs[k][c].area / pixelArea;
+      secs[k][c].x /= cnt, secs[k][c].y /= cnt, secs[k][c].z /= cnt;
     }
   }
-
-  const auto cortexDisk = DiskOffsets(g, params.cortexThicknessMm);
-  // Candidate tips per side; the pair is chosen jointly: both tips low and at similar heights
-  // (the pelvis is roughly symmetric; a femoral marrow fragment far down is not a tuberosity).
-  std::array<std::vector<const Start*>, 2> cands;
-  for (int side = 0; side < 2; ++side) {
-    const double sign = side ? 1.0 : -1.0;
-    for (const Start& st : starts) {
-      const double lateral = sign * (st.x - r.midlineXmm);
+  // Body centre (y) per slice: "posterior" is relative to it.
+  std::vector<double> bodyY(g.nz, 0);
+  for (int k = 0; k < g.nz; ++k) {
+    double sy = 0, c = 0;
+    for (int j = 0; j < g.ny; j += 2)
+      for (int i = 0; i < g.nx; i += 2)
+        if (B[g.Index(i, j, k)]) sy += g.Point(i, j, k)[1], c += 1;
+    bodyY[k] = c > 0 ? sy / c : 0;
+  }
+  auto inFov = [&](int k, const Mask& m) {  // most of the section's footprint imaged on T1
+    if (k < 0 || k >= g.nz) return false;
+    std::size_t a = 0, b = 0;
+    const std::size_t off = static_cast<std::size_t>(k) * ss;
+    for (std::size_t q = 0; q < ss; ++q) {
+      if (!m[q]) continue;
+      ++a;
+      b += B[off + q] && (!V || V[off + q]);
+    }
+    return a > 0 && b >= 0.8 * a;
+  };
+  // Towards the tip, partial volume and marrow oedema make the marrow grey on T1 (neither fat
+  // nor fluid bright) while the cortex still rings it: below a section, regions that are not
+  // dark, lie under it, are no larger and are ringed by dark cortex continue the bone.
+  auto greyExtension = [&](int k, const Mask& start) {
+    std::vector<std::pair<int, Mask>> out;
+    Mask above = start, foot(ss), cand(ss);
+    const auto px = DiskOffsets(g, 1.01 * std::max(g.sx, g.sy));
+    for (int step = 1; step <= 6; ++step) {
+      const int kb = g.Inferior(k, step);
+      if (kb < 0 || kb >= g.nz) break;
+      const std::size_t offB = static_cast<std::size_t>(kb) * ss;
+      DilateSlice(above.data(), foot.data(), g, px);
+      double aboveCnt = 0;
+      for (std::size_t q = 0; q < ss; ++q) {
+        aboveCnt += above[q];
+        cand[q] = foot[q] && bodyT1[offB + q] && T[offB + q] >= cortexT1;
+      }
+      std::vector<int> hl;
+      const int nh = LabelSlice(cand.data(), g.nx, g.ny, hl);
+      std::vector<double> cnt(nh + 1, 0), edge(nh + 1, 0), edgeDark(nh + 1, 0);
+      for (std::size_t q = 0; q < ss; ++q) {
+        const int h = hl[q];
+        if (!h) continue;
+        cnt[h] += 1;
+        const int i = static_cast<int>(q % g.nx), j = static_cast<int>(q / g.nx);
+        bool boundary = false;
+        for (int d = 0; d < 4 && !boundary; ++d) {
+          const int a = i + (d == 0) - (d == 1), b = j + (d == 2) - (d == 3);
+          boundary = a < 0 || b < 0 || a >= g.nx || b >= g.ny ||
+                     hl[static_cast<std::size_t>(b) * g.nx + a] != h;
+        }
+        if (!boundary) continue;
+        edge[h] += 1;
+        bool dk = false;
+        for (const auto& o : ring) {
+          const int a = i + o[0], b = j + o[1];
+          if (a < 0 || b < 0 || a >= g.nx || b >= g.ny) continue;
+          const std::size_t t = static_cast<std::size_t>(b) * g.nx + a;
+          if (hl[t] == h) continue;
+          dk |= bodyT1[offB + t] && T[offB + t] < cortexT1;
+        }
+        edgeDark[h] += dk;
+      }
+      Mask sec(ss, 0);
+      double got = 0;
+      for (std::size_t q = 0; q < ss; ++q) {
+        const int h = hl[q];
+        if (!h || cnt[h] * pixelArea < 4.0 || edgeDark[h] < 0.6 * edge[h] ||
+            cnt[h] > 1.2 * aboveCnt)
+          continue;
+        sec[q] = 1, got += 1;
+      }
+      if (got == 0) break;
+      out.emplace_back(kb, sec);
+      above.swap(sec);
+    }
+    return out;
+  };
+  struct Chain {
+    int k0 = -1, c0 = 0;         // the mid-ischium section
+    int kLow = -1, cLow = 0;     // its lowest extent
+    double topArea = 0, lowY = 0, lowX = 0, lowZ = 0, posterior = 0;
+    int length = 0;
+  };
+  std::vector<Chain> chains;
+  const double minMidArea = 150.0 * scale * scale, maxMidArea = 3000.0 * scale * scale;
+  for (int k = 0; k < g.nz; ++k) {
+    for (int c = 1; c <= nlab[k]; ++c) {
+      const Sec& s = secs[k][c];
+      if (s.area < minMidArea || s.area > maxMidArea) continue;
+      const double lateral = std::fabs(s.x - r.midlineXmm);
       if (lateral < params.minMidlineDistanceMm * scale ||
           lateral > params.maxMidlineDistanceMm * scale)
         continue;
-      // A bone's lowest section is small (the rounded end of the tuberosity).
-      if (st.area > params.maxTipSectionMm2 * scale * scale) continue;
-      cands[side].push_back(&st);
+      Chain ch;
+      ch.k0 = k, ch.c0 = c, ch.topArea = s.area;
+      Mask cur(ss), dil(ss), nxt(ss);
+      for (std::size_t q = 0; q < ss; ++q) cur[q] = slab[k][q] == c;
+      int kc = k, cc = c;
+      bool exits = false;
+      const bool sideLeft = s.x > r.midlineXmm;
+      for (;;) {
+        DilateSlice(cur.data(), dil.data(), g, link);
+        int kn = -1;
+        for (int step = 1; step <= 2 && kn < 0; ++step) {
+          const int kb = g.Inferior(kc, step);
+          if (!inFov(kb, cur)) {
+            exits = true;
+            break;
+          }
+          // Follow every section under the current ones (the lowest reached is the tip), but
+          // not one on the other side or one that balloons (another bone joining).
+          double curArea = 0;
+          for (std::size_t q = 0; q < ss; ++q) curArea += cur[q];
+          curArea *= pixelArea;
+          std::vector<char> keep(nlab[kb] + 1, 0);
+          bool any = false;
+          // On the next slice most of a section lies under the current one; a fragment at its
+          // edge (fat trapped between tendon and cortex) does not continue the bone.
+          std::vector<double> under(nlab[kb] + 1, 0);
+          for (std::size_t q = 0; q < ss; ++q)
+            if (slab[kb][q] && cur[q]) under[slab[kb][q]] += pixelArea;
+          for (std::size_t q = 0; q < ss; ++q) {
+            const int l = slab[kb][q];
+            if (!l || !dil[q] || keep[l]) continue;
+            if (step == 1 && under[l] < 0.5 * secs[kb][l].area) continue;
+            const Sec& sl = secs[kb][l];
+            if ((sl.x > r.midlineXmm) != sideLeft ||
+                std::fabs(sl.x - r.midlineXmm) < 0.5 * params.minMidlineDistanceMm * scale ||
+                sl.area > 2.5 * curArea + 100.0 * scale * scale || sl.area < 4.0)
+              continue;
+            keep[l] = 1, any = true;
+          }
+          if (!any) continue;
+          // The section the bone continues in: most overlap with the sections above (a fat
+          // pocket between tendon and cortex can look like a small marrow fragment).
+          std::vector<double> ov(nlab[kb] + 1, 0);
+          for (std::size_t q = 0; q < ss; ++q)
+            if (slab[kb][q] && keep[slab[kb][q]]) ov[slab[kb][q]] += cur[q] ? 1.0 : 1e-3;
+          double bestOv = -1;
+          for (int l = 1; l <= nlab[kb]; ++l)
+            if (keep[l] && ov[l] > bestOv) bestOv = ov[l], cc = l;
+          for (std::size_t q = 0; q < ss; ++q) nxt[q] = slab[kb][q] && keep[slab[kb][q]];
+          kn = kb;
+        }
+        if (exits || kn < 0) break;
+        cur.swap(nxt);
+        kc = kn;
+        ++ch.length;
+      }
+      if (exits) continue;
+      ch.kLow = kc, ch.cLow = cc;
+      const Sec& lo = secs[kc][cc];
+      ch.lowX = lo.x, ch.lowY = lo.y, ch.lowZ = lo.z;
+      ch.posterior = lo.y - bodyY[kc];
+      {
+        Mask low(ss);
+        for (std::size_t q = 0; q < ss; ++q) low[q] = slab[kc][q] == cc;
+        const auto ext = greyExtension(kc, low);
+        if (!ext.empty()) ch.lowZ = g.Point(0, 0, ext.back().first)[2] - g.Point(0, 0, kc)[2] + lo.z;
+      }
+      chains.push_back(ch);
     }
   }
-  std::array<const Start*, 2> chosen{nullptr, nullptr};
-  auto lower = [&](const Start* a, const Start* b) {  // a preferred over b?
-    return !b || a->z < b->z - 0.5 * g.sz || (std::fabs(a->z - b->z) <= 0.5 * g.sz && a->y > b->y);
+  // Tips per side (one per distinct lowest section), with their best support.
+  struct TipCand {
+    Start st;
+    double support = 0, posterior = 0;
+    int length = 0;
   };
-  if (!cands[0].empty() && !cands[1].empty()) {
-    double bestCost = 1e18;
-    for (const Start* a : cands[0]) {
-      for (const Start* b : cands[1]) {
-        const double cost =
-            0.5 * (a->z + b->z) + params.tipAsymmetryWeight * std::fabs(a->z - b->z);
-        if (cost < bestCost - 1e-9) bestCost = cost, chosen = {a, b};
-      }
+  std::array<std::vector<TipCand>, 2> tips;
+  for (const Chain& ch : chains) {
+    const int side = ch.lowX > r.midlineXmm ? 1 : 0;
+    const double lateral = std::fabs(ch.lowX - r.midlineXmm);
+    if (lateral < params.minMidlineDistanceMm * scale ||
+        lateral > params.maxMidlineDistanceMm * scale)
+      continue;
+    if ((ch.lowX > r.midlineXmm) != (secs[ch.k0][ch.c0].x > r.midlineXmm)) continue;
+    // The tuberosity is posterior; a bone ending anteriorly (pubis, symphysis) is not it.
+    if (ch.posterior < -15.0 * scale) continue;
+    TipCand* t = nullptr;
+    for (auto& e : tips[side])
+      if (e.st.k == ch.kLow && e.st.label == ch.cLow) t = &e;
+    if (!t) {
+      tips[side].push_back({});
+      t = &tips[side].back();
+      const Sec& lo = secs[ch.kLow][ch.cLow];
+      t->st.k = ch.kLow, t->st.label = ch.cLow;
+      t->st.x = lo.x, t->st.y = lo.y, t->st.z = ch.lowZ, t->st.area = lo.area;
+      t->posterior = ch.posterior;
     }
+    t->support = std::max(t->support, ch.topArea);
+    t->length = std::max(t->length, ch.length);
+  }
+  // Each tip: posterior, well supported (a long chain from a large section). The pair: both
+  // scores, penalised by the left/right height difference.
+  auto score = [&](const TipCand& t) {
+    return 1.0 * std::min(t.posterior, 60.0 * scale) + 10.0 * std::log(t.support) +
+           2.0 * std::min(t.length, 8);
+  };
+  std::array<const Start*, 2> chosen{nullptr, nullptr};
+  if (!tips[0].empty() && !tips[1].empty()) {
+    double bestCost = -1e18;
+    for (const TipCand& a : tips[0])
+      for (const TipCand& b : tips[1]) {
+        // The pelvis is roughly symmetric: tips at similar heights, similar anteroposterior
+        // positions and similar distances from the midline.
+        const double v = score(a) + score(b) -
+                         params.tipAsymmetryWeight *
+                             (std::fabs(a.st.z - b.st.z) + std::fabs(a.st.y - b.st.y) +
+                              std::fabs(std::fabs(a.st.x - r.midlineXmm) -
+                                        std::fabs(b.st.x - r.midlineXmm)));
+        if (v > bestCost + 1e-9) bestCost = v, chosen = {&a.st, &b.st};
+      }
   } else {
     for (int side = 0; side < 2; ++side) {
-      for (const Start* st : cands[side]) {
-        if (lower(st, chosen[side])) chosen[side] = st;
-      }
+      double bestV = -1e18;
+      for (const TipCand& t : tips[side])
+        if (score(t) > bestV + 1e-9) bestV = score(t), chosen[side] = &t.st;
     }
   }
+  // The cortex as imaged: its thickness plus one pixel of partial volume with the marrow.
+  const auto cortexDisk = DiskOffsets(g, params.cortexThicknessMm + std::max(g.sx, g.sy));
   for (int side = 0; side < 2; ++side) {  // 0 right (-x), 1 left (+x)
     TuberosityFinding& out = side ? r.left : r.right;
     const Start* best = chosen[side];
@@ -283,9 +453,15 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       Mask sl = cur;
       DilateSlice(cur.data(), dil.data(), g, cortexDisk);
       for (std::size_t q = 0; q < ss; ++q) {
-        if (dil[q] && B[off + q] && T[off + q] < cortexT1) sl[q] = 1;
+        if (dil[q] && B[off + q] && T[off + q] < cortexT1 && F[off + q] < oedemaThr) sl[q] = 1;
       }
-      FillHolesSlice(sl.data(), g.nx, g.ny);
+      {
+        // Holes are marrow, not fluid: a tear cleft enclosed by tendon and cortex stays out.
+        const Mask before = sl;
+        FillHolesSlice(sl.data(), g.nx, g.ny);
+        for (std::size_t q = 0; q < ss; ++q)
+          if (sl[q] && !before[q] && F[off + q] > fluidThr) sl[q] = 0;
+      }
       double cx = 0, cy = 0, cz = 0;
       std::size_t cnt = 0;
       for (std::size_t q = 0; q < ss; ++q) {
@@ -302,11 +478,41 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     // Below the lowest accepted section, partial volume and marrow oedema hide the marrow:
     // follow bone-like pixels (cortex-dark or oedema-bright) inside the
     // section above, while they fill a real part of it.
+    int kLowest = best->k;
+    Mask lowestSec(ss);
+    for (std::size_t q = 0; q < ss; ++q) lowestSec[q] = slab[best->k][q] == best->label;
+    for (auto& e : greyExtension(best->k, lowestSec)) {
+      const int kb = e.first;
+      const std::size_t off = static_cast<std::size_t>(kb) * ss;
+      Mask sl = e.second;
+      DilateSlice(e.second.data(), dil.data(), g, cortexDisk);
+      for (std::size_t q = 0; q < ss; ++q) {
+        if (dil[q] && B[off + q] && T[off + q] < cortexT1 && F[off + q] < oedemaThr) sl[q] = 1;
+      }
+      {
+        // Holes are marrow, not fluid: a tear cleft enclosed by tendon and cortex stays out.
+        const Mask before = sl;
+        FillHolesSlice(sl.data(), g.nx, g.ny);
+        for (std::size_t q = 0; q < ss; ++q)
+          if (sl[q] && !before[q] && F[off + q] > fluidThr) sl[q] = 0;
+      }
+      double cx = 0, cy = 0, cz = 0, cnt = 0;
+      for (std::size_t q = 0; q < ss; ++q) {
+        if (!sl[q]) continue;
+        bone[off + q] = 1;
+        const auto p = g.Point(static_cast<int>(q % g.nx), static_cast<int>(q / g.nx), kb);
+        cx += p[0], cy += p[1], cz += p[2], ++cnt;
+      }
+      low = {cx / cnt, cy / cnt, cz / cnt};
+      areas.insert(areas.begin(), cnt * pixelArea);
+      zs.insert(zs.begin(), low[2]);
+      kLowest = kb;
+      lowestSec = e.second;
+    }
     {
-      Mask above(ss);
-      for (std::size_t q = 0; q < ss; ++q) above[q] = slab[best->k][q] == best->label;
+      Mask above = lowestSec;
       for (int step = 1; step <= params.maxTipExtensionSlices; ++step) {
-        const int kb = g.Inferior(best->k, step);
+        const int kb = g.Inferior(kLowest, step);
         if (kb < 0 || kb >= g.nz) break;
         const std::size_t off = static_cast<std::size_t>(kb) * ss;
         double cx = 0, cy = 0, cz = 0, cnt = 0, aboveCnt = 0;
