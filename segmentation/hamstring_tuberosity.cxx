@@ -421,6 +421,21 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     // Bone: follow the marrow up from the start (sections overlapping the one below, dilated),
     // each with its cortical ring and holes filled.
     Mask bone(n, 0), prev(ss, 0), cur(ss), dil(ss);
+    // One bone section from its marrow at slice offset `off`: the cortical ring (dark on T1,
+    // not oedema-bright) around it, and holes filled. Holes are marrow, not fluid: a tear cleft
+    // enclosed by tendon and cortex stays out.
+    auto BoneSection = [&](const Mask& marrow, std::size_t off) {
+      Mask sl = marrow;
+      DilateSlice(marrow.data(), dil.data(), g, cortexDisk);
+      for (std::size_t q = 0; q < ss; ++q) {
+        if (dil[q] && B[off + q] && T[off + q] < cortexT1 && F[off + q] < oedemaThr) sl[q] = 1;
+      }
+      const Mask before = sl;
+      FillHolesSlice(sl.data(), g.nx, g.ny);
+      for (std::size_t q = 0; q < ss; ++q)
+        if (sl[q] && !before[q] && F[off + q] > fluidThr) sl[q] = 0;
+      return sl;
+    };
     for (std::size_t q = 0; q < ss; ++q) prev[q] = slab[best->k][q] == best->label;
     std::vector<double> areas, zs;
     std::array<double, 3> low{};
@@ -450,18 +465,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
         }
       }
       prev = cur;
-      Mask sl = cur;
-      DilateSlice(cur.data(), dil.data(), g, cortexDisk);
-      for (std::size_t q = 0; q < ss; ++q) {
-        if (dil[q] && B[off + q] && T[off + q] < cortexT1 && F[off + q] < oedemaThr) sl[q] = 1;
-      }
-      {
-        // Holes are marrow, not fluid: a tear cleft enclosed by tendon and cortex stays out.
-        const Mask before = sl;
-        FillHolesSlice(sl.data(), g.nx, g.ny);
-        for (std::size_t q = 0; q < ss; ++q)
-          if (sl[q] && !before[q] && F[off + q] > fluidThr) sl[q] = 0;
-      }
+      const Mask sl = BoneSection(cur, off);
       double cx = 0, cy = 0, cz = 0;
       std::size_t cnt = 0;
       for (std::size_t q = 0; q < ss; ++q) {
@@ -484,18 +488,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     for (auto& e : greyExtension(best->k, lowestSec)) {
       const int kb = e.first;
       const std::size_t off = static_cast<std::size_t>(kb) * ss;
-      Mask sl = e.second;
-      DilateSlice(e.second.data(), dil.data(), g, cortexDisk);
-      for (std::size_t q = 0; q < ss; ++q) {
-        if (dil[q] && B[off + q] && T[off + q] < cortexT1 && F[off + q] < oedemaThr) sl[q] = 1;
-      }
-      {
-        // Holes are marrow, not fluid: a tear cleft enclosed by tendon and cortex stays out.
-        const Mask before = sl;
-        FillHolesSlice(sl.data(), g.nx, g.ny);
-        for (std::size_t q = 0; q < ss; ++q)
-          if (sl[q] && !before[q] && F[off + q] > fluidThr) sl[q] = 0;
-      }
+      const Mask sl = BoneSection(e.second, off);
       double cx = 0, cy = 0, cz = 0, cnt = 0;
       for (std::size_t q = 0; q < ss; ++q) {
         if (!sl[q]) continue;
