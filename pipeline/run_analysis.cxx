@@ -138,7 +138,9 @@ void Preprocess(PreparedSeries& p, const RunConfig& config, const MaskImage* mus
 json SectionJson(const TendonSectionMeasure& m) {
   return {{"distance_mm", m.distanceMm},   {"z_mm", m.zMm},
           {"thickness_mm", m.thicknessMm}, {"width_mm", m.widthMm},
-          {"csa_mm2", m.csaMm2},           {"tear_area_mm2", m.tearAreaMm2}};
+          {"csa_mm2", m.csaMm2},           {"tear_area_mm2", m.tearAreaMm2},
+          {"thickness_caliper_mm", m.thicknessCaliperLps},
+          {"width_caliper_mm", m.widthCaliperLps}};
 }
 
 json SideJson(const SideAnalysis& s) {
@@ -157,6 +159,8 @@ json SideJson(const SideAnalysis& s) {
                  {"volume_mm3", s.volumeMm3},
                  {"volume_length_mm", s.volumeLengthMm},
                  {"signal_ratio", s.signalRatio},
+                 {"thickness_caliper_mm", s.maximum.thicknessCaliperLps},
+                 {"width_caliper_mm", s.maximum.widthCaliperLps},
                  {"at_levels", levels},
                  {"profile", profile}}},
                {"oedema",

@@ -69,6 +69,9 @@ struct TendonSectionMeasure {
   double zMm = 0;         // patient z of the slice centre
   double csaMm2 = 0, thicknessMm = 0, widthMm = 0;
   double tearAreaMm2 = 0;
+  // Where the calipers were laid (patient LPS mm, on the slice centre): the short axis
+  // (thickness) and the long axis (width), each from one edge of the section to the other.
+  std::array<std::array<double, 3>, 2> thicknessCaliperLps{}, widthCaliperLps{};
 };
 
 struct TearFinding {
@@ -88,7 +91,7 @@ struct SideAnalysis {
   std::array<double, 3> footprintLps{};
   bool tendonFound = false;
   std::vector<TendonSectionMeasure> profile;   // native slices from the footprint to 50 mm
-  TendonSectionMeasure maximum;                // each figure its own maximum
+  TendonSectionMeasure maximum;  // each figure its own maximum, calipers where each was taken
   std::vector<TendonSectionMeasure> atLevels;  // 0, 10, 20, 30 mm (nearest slice, interpolated)
   double volumeMm3 = 0, volumeLengthMm = 50;
   double signalRatio = 0;  // tendon / muscle, fluid-sensitive

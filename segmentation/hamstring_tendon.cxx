@@ -333,6 +333,15 @@ std::vector<TendonSectionMeasure> MeasureTendonCrossSections(const MaskImage& en
     s.csaMm2 = pts.size() * g.sx * g.sy;
     s.widthMm = a1 - a0 + padA;
     s.thicknessMm = b1 - b0 + padB;
+    // Caliper end points: through the centroid, along each axis, to the section's edges.
+    const double ma = mx * ux + my * uy, mb = -mx * uy + my * ux;
+    auto toLps = [&](double a, double b) {
+      const double x = a * ux - b * uy, y = a * uy + b * ux;  // back to slice mm
+      const auto p = g.Point(x / g.sx, y / g.sy, k);
+      return std::array<double, 3>{p[0], p[1], p[2]};
+    };
+    s.thicknessCaliperLps = {toLps(ma, b0 - 0.5 * padB), toLps(ma, b1 + 0.5 * padB)};
+    s.widthCaliperLps = {toLps(a0 - 0.5 * padA, mb), toLps(a1 + 0.5 * padA, mb)};
     out.push_back(s);
   }
   std::sort(out.begin(), out.end(),
@@ -512,8 +521,14 @@ HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
     std::copy(envelope.begin(), envelope.end(), env->GetBufferPointer());
     sa.profile = MeasureTendonCrossSections(*env, footprintZ, 50.0);
     for (const auto& sec : sa.profile) {
-      sa.maximum.thicknessMm = std::max(sa.maximum.thicknessMm, sec.thicknessMm);
-      sa.maximum.widthMm = std::max(sa.maximum.widthMm, sec.widthMm);
+      if (sec.thicknessMm > sa.maximum.thicknessMm) {
+        sa.maximum.thicknessMm = sec.thicknessMm;
+        sa.maximum.thicknessCaliperLps = sec.thicknessCaliperLps;
+      }
+      if (sec.widthMm > sa.maximum.widthMm) {
+        sa.maximum.widthMm = sec.widthMm;
+        sa.maximum.widthCaliperLps = sec.widthCaliperLps;
+      }
       sa.maximum.csaMm2 = std::max(sa.maximum.csaMm2, sec.csaMm2);
     }
     // Values at fixed levels: linear between the neighbouring slices.
@@ -531,6 +546,16 @@ HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
           m.widthMm = pr[i].widthMm + t * (pr[i + 1].widthMm - pr[i].widthMm);
           break;
         }
+      }
+      // Calipers of the nearest native slice (the figures above are interpolated).
+      const TendonSectionMeasure* nearest = nullptr;
+      for (const auto& sec : pr) {
+        if (!nearest || std::fabs(sec.distanceMm - level) < std::fabs(nearest->distanceMm - level))
+          nearest = &sec;
+      }
+      if (nearest && m.thicknessMm > 0) {
+        m.thicknessCaliperLps = nearest->thicknessCaliperLps;
+        m.widthCaliperLps = nearest->widthCaliperLps;
       }
       sa.atLevels.push_back(m);
     }

@@ -61,6 +61,21 @@ TEST(MeasureTendonCrossSections, EllipseAxesAreaAndLevels) {
     EXPECT_NEAR(s.csaMm2, M_PI * 12.0 * 3.5, 4.0);
     EXPECT_GE(s.distanceMm, -2.0 - 1e-6);
     EXPECT_LE(s.distanceMm, 22.0 + 1e-6);
+    // The calipers span the measured lengths, cross at right angles, and lie on the slice.
+    auto length = [](const std::array<std::array<double, 3>, 2>& c) {
+      return std::hypot(c[1][0] - c[0][0], c[1][1] - c[0][1], c[1][2] - c[0][2]);
+    };
+    EXPECT_NEAR(length(s.thicknessCaliperLps), s.thicknessMm, 1e-6);
+    EXPECT_NEAR(length(s.widthCaliperLps), s.widthMm, 1e-6);
+    double dot = 0;
+    for (int r = 0; r < 3; ++r) {
+      dot += (s.thicknessCaliperLps[1][r] - s.thicknessCaliperLps[0][r]) *
+             (s.widthCaliperLps[1][r] - s.widthCaliperLps[0][r]);
+    }
+    EXPECT_NEAR(dot / (s.thicknessMm * s.widthMm), 0.0, 1e-6);
+    // Both calipers cross the ellipse centre (x = 24 mm, y = 20 mm from the origin, in-plane).
+    const double cx = 0.5 * (s.widthCaliperLps[0][0] + s.widthCaliperLps[1][0]);
+    EXPECT_NEAR(cx, m->GetOrigin()[0] + 24.0 * m->GetDirection()(0, 0), 1.0);
   }
 }
 
