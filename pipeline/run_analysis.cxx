@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -210,6 +211,12 @@ void AnalyseSides(const PreparedStudy& study, const RunConfig& config, const fs:
     input.t1FieldOfView = t1->fieldOfView.GetPointer();
   }
   const HamstringAnalysisResult r = AnalyseHamstrings(input, config.analysis);
+  // Developer aid (docs/accuracy.md): the standardised images the analysis saw.
+  if (const char* debug = std::getenv("ISCHIA_DEBUG_IMAGES"); debug && *debug == '1') {
+    fs::create_directories(outDir / "debug");
+    WriteNifti(input.fluid, outDir / "debug" / "fluid.nii.gz");
+    if (input.t1) WriteNifti(input.t1, outDir / "debug" / "t1.nii.gz");
+  }
   // The label map first, result.json last: a run killed in between leaves no result.json.
   const fs::path tmp = outDir / ("labels.partial-" + std::to_string(::getpid()) + ".nii.gz");
   WriteNifti(r.labels.GetPointer(), tmp);

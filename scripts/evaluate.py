@@ -61,8 +61,10 @@ def main():
     ap.add_argument("--in-plane-scale", type=float, default=1.0)
     ap.add_argument("--generate-only", action="store_true", help="only write the studies")
     args = ap.parse_args()
-    lo, hi = (int(x) for x in args.seeds.split("-"))
-    seeds = list(range(lo, hi + 1))
+    seeds = []
+    for part in args.seeds.split(","):  # "9001-9030" or "9001,9005,9010-9012"
+        lo, _, hi = part.partition("-")
+        seeds += list(range(int(lo), int(hi or lo) + 1))
     os.makedirs(args.work, exist_ok=True)
 
     rows, failures, thread_mismatch = [], [], []

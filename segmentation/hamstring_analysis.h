@@ -91,7 +91,10 @@ struct SideAnalysis {
   std::array<double, 3> footprintLps{};
   bool tendonFound = false;
   std::vector<TendonSectionMeasure> profile;   // native slices from the footprint to 50 mm
-  TendonSectionMeasure maximum;  // each figure its own maximum, calipers where each was taken
+  // Each figure its own maximum over the profile, confirmed on an adjacent slice: the maximum
+  // over slices of min(own value, larger adjacent value), with the calipers of the slice the
+  // reported value was measured on.
+  TendonSectionMeasure maximum;
   std::vector<TendonSectionMeasure> atLevels;  // 0, 10, 20, 30 mm (nearest slice, interpolated)
   double volumeMm3 = 0, volumeLengthMm = 50;
   double signalRatio = 0;  // tendon / muscle, fluid-sensitive

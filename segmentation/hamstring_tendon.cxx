@@ -142,6 +142,85 @@ void CutLeakedSections(Mask& tendon, const Grid& g) {
   }
 }
 
+// Edges of each tendon section at half contrast. The candidate mask is a threshold between
+// tendon and muscle, so it runs wide where the tendon borders muscle and narrow where it
+// borders fat. Each boundary pixel (one pixel either side of the edge) is decided instead
+// against the midpoint between the section's own tendon level and the level of the tissue
+// just outside that part of the edge (its lower quartile; a partial-volume pixel is tendon
+// when at least half of it is). Intensities are averaged over the pixel and its 4 neighbours (noise; a symmetric
+// average leaves a straight edge's midpoint in place). Where the outside is no brighter than
+// the tendon (cortex, another tendon) the edge is left as it is.
+void RefineSectionEdges(Mask& tendon, const Grid& g, const float* image, const std::uint8_t* bone,
+                        const std::uint8_t* body) {
+  const std::size_t ss = g.SliceSize();
+  const auto px = DiskOffsets(g, 1.01 * std::max(g.sx, g.sy));
+  const auto ringOuter = DiskOffsets(g, 3.01 * std::max(g.sx, g.sy));
+  const auto local = DiskOffsets(g, std::max(3.0, 2.5 * std::max(g.sx, g.sy)));
+  ForEachSlice(g.nz, [&](int k) {
+    const std::size_t off = static_cast<std::size_t>(k) * ss;
+    std::uint8_t* m = tendon.data() + off;
+    std::size_t count = 0;
+    for (std::size_t q = 0; q < ss; ++q) count += m[q];
+    if (count < 3) return;
+    auto at = [&](int i, int j) {  // 5-point average
+      double v = 0, c = 0;
+      for (const auto& o : {std::array<int, 2>{0, 0}, {1, 0}, {-1, 0}, {0, 1}, {0, -1}}) {
+        const int a = i + o[0], b = j + o[1];
+        if (a < 0 || b < 0 || a >= g.nx || b >= g.ny) continue;
+        v += image[off + static_cast<std::size_t>(b) * g.nx + a], c += 1;
+      }
+      return v / c;
+    };
+    Mask core(ss), d1(ss), d3(ss);
+    ErodeSlice(m, core.data(), g, px);
+    std::size_t coreCount = 0;
+    for (std::size_t q = 0; q < ss; ++q) coreCount += core[q];
+    const Mask& levelMask = coreCount >= 5 ? core : Mask(m, m + ss);
+    std::vector<float> vals;
+    for (std::size_t q = 0; q < ss; ++q)
+      if (levelMask[q]) vals.push_back(image[off + q]);
+    std::nth_element(vals.begin(), vals.begin() + vals.size() / 2, vals.end());
+    const double lt = vals[vals.size() / 2];
+    DilateSlice(m, d1.data(), g, px);
+    DilateSlice(m, d3.data(), g, ringOuter);
+    // The tissue around the section: outside it by 2-3 pixels, not bone, not as dark as tendon.
+    Mask outside(ss, 0);
+    const double brighter = lt + 0.5 * (1.0 - lt);  // halfway to muscle (standardised = 1)
+    for (std::size_t q = 0; q < ss; ++q) {
+      outside[q] = d3[q] && !d1[q] && body[off + q] && !bone[off + q] && image[off + q] > brighter;
+    }
+    Mask next(m, m + ss);
+    std::vector<float> near;
+    for (int j = 0; j < g.ny; ++j) {
+      for (int i = 0; i < g.nx; ++i) {
+        const std::size_t q = static_cast<std::size_t>(j) * g.nx + i;
+        if (!d1[q] || core[q] || bone[off + q] || !body[off + q]) continue;
+        near.clear();
+        for (const auto& o : local) {
+          const int a = i + o[0], b = j + o[1];
+          if (a < 0 || b < 0 || a >= g.nx || b >= g.ny) continue;
+          const std::size_t t = static_cast<std::size_t>(b) * g.nx + a;
+          if (outside[t]) near.push_back(image[off + t]);
+        }
+        if (near.size() < 3) continue;
+        // The darker part of the surroundings: a thin bright fat plane beyond muscle must not
+        // pull the midpoint up (the pixel's other part is the tissue next to it).
+        std::nth_element(near.begin(), near.begin() + near.size() / 4, near.end());
+        const double ls = near[near.size() / 4];
+        if (ls - lt < 0.3) continue;
+        next[q] = at(i, j) < 0.5 * (lt + ls);
+      }
+    }
+    // Keep what is connected to the section's core (a flipped pixel never starts a new piece).
+    std::vector<int> lab;
+    const int nc = LabelSlice(next.data(), g.nx, g.ny, lab);
+    std::vector<char> keep(nc + 1, 0);
+    for (std::size_t q = 0; q < ss; ++q)
+      if (lab[q] && (coreCount >= 5 ? core[q] : m[q])) keep[lab[q]] = 1;
+    for (std::size_t q = 0; q < ss; ++q) m[q] = lab[q] && keep[lab[q]];
+  });
+}
+
 struct TendonSegmentation {
   Mask tendon, tear;
   bool found = false;
@@ -276,6 +355,8 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
   out.tendon.assign(n, 0);
   for (std::size_t s = 0; s < n; ++s) out.tendon[s] = lab[s] == best;
   CutLeakedSections(out.tendon, g);
+  // T1 has contrast against both muscle and fat; the fluid-sensitive image only against muscle.
+  RefineSectionEdges(out.tendon, g, T ? T : F, sc.bone, B);
   out.found = true;
   out.attached = comps[best].contact * pixelArea > 15;
   out.stumpTopZ = comps[best].zTop;
@@ -520,16 +601,39 @@ HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
     env->Allocate();
     std::copy(envelope.begin(), envelope.end(), env->GetBufferPointer());
     sa.profile = MeasureTendonCrossSections(*env, footprintZ, 50.0);
-    for (const auto& sec : sa.profile) {
-      if (sec.thicknessMm > sa.maximum.thicknessMm) {
-        sa.maximum.thicknessMm = sec.thicknessMm;
-        sa.maximum.thicknessCaliperLps = sec.thicknessCaliperLps;
-      }
-      if (sec.widthMm > sa.maximum.widthMm) {
-        sa.maximum.widthMm = sec.widthMm;
-        sa.maximum.widthCaliperLps = sec.widthCaliperLps;
-      }
-      sa.maximum.csaMm2 = std::max(sa.maximum.csaMm2, sec.csaMm2);
+    // The maxima, each confirmed on an adjacent slice (as a reader checks a measurement on
+    // the neighbouring slices): a single section swollen by a partial-volume merge with the
+    // cortex or a septum does not set the figure. Each reported value is one slice's own
+    // measurement, and its calipers are that slice's.
+    {
+      const auto& pr = sa.profile;
+      auto confirmed = [&](auto value, auto apply) {
+        double best = 0;
+        for (std::size_t i = 0; i < pr.size(); ++i) {
+          double nb = -1;
+          std::size_t nbi = i;
+          for (std::size_t j : {i - 1, i + 1}) {
+            if (j >= pr.size() || std::fabs(pr[j].distanceMm - pr[i].distanceMm) > 1.5 * g.sz)
+              continue;
+            if (value(pr[j]) > nb) nb = value(pr[j]), nbi = j;
+          }
+          if (nb < 0 && pr.size() > 1) continue;  // no neighbour: unconfirmed
+          const std::size_t src = (nb < 0 || value(pr[i]) <= nb) ? i : nbi;
+          if (value(pr[src]) > best) best = value(pr[src]), apply(pr[src]);
+        }
+      };
+      confirmed([](const TendonSectionMeasure& m) { return m.thicknessMm; },
+                [&](const TendonSectionMeasure& m) {
+                  sa.maximum.thicknessMm = m.thicknessMm;
+                  sa.maximum.thicknessCaliperLps = m.thicknessCaliperLps;
+                });
+      confirmed([](const TendonSectionMeasure& m) { return m.widthMm; },
+                [&](const TendonSectionMeasure& m) {
+                  sa.maximum.widthMm = m.widthMm;
+                  sa.maximum.widthCaliperLps = m.widthCaliperLps;
+                });
+      confirmed([](const TendonSectionMeasure& m) { return m.csaMm2; },
+                [&](const TendonSectionMeasure& m) { sa.maximum.csaMm2 = m.csaMm2; });
     }
     // Values at fixed levels: linear between the neighbouring slices.
     for (double level : {0.0, 10.0, 20.0, 30.0}) {
