@@ -50,6 +50,7 @@ struct HamstringAnalysisParameters {
   double minMidlineDistanceMm = 25;  // tuberosity tip at least this far from the midline
   double maxMidlineDistanceMm = 95;
   double tipAsymmetryWeight = 1.0;  // cost per mm of left/right tip height difference
+  double maxTipHeightDifferenceMm = 30;  // tips further apart in height are not a pair
   double maxTipSectionMm2 = 900;
   int maxTipExtensionSlices = 1;  // slices followed below the lowest clear marrow section
   double tendonSearchAboveTipMm = 35;

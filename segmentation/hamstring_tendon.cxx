@@ -308,6 +308,11 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
     std::vector<int> slices;
   };
   std::vector<Comp> comps(nc + 1);
+  // In-plane second moments per component and slice (slice mm), for the section shapes.
+  struct Moments {
+    double n = 0, x = 0, y = 0, xx = 0, yy = 0, xy = 0;
+  };
+  std::vector<Moments> mom(static_cast<std::size_t>(nc + 1) * g.nz);
   // Contact: within 2 mm beyond the one-pixel band kept free around the bone.
   const auto disk2 = DiskOffsets(g, 2.0 + std::max(g.sx, g.sy));
   for (std::size_t s = 0; s < n; ++s) {
@@ -318,6 +323,11 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
     const auto p = g.Point(i, j, k);
     Comp& cc = comps[c];
     ++cc.voxels;
+    {
+      Moments& m = mom[static_cast<std::size_t>(c) * g.nz + k];
+      const double x = i * g.sx, y = j * g.sy;
+      m.n += 1, m.x += x, m.y += y, m.xx += x * x, m.yy += y * y, m.xy += x * y;
+    }
     cc.sumPost += (p[1] - sc.tip[1] + sc.sign * (p[0] - sc.tip[0])) / std::sqrt(2.0);
     cc.zTop = std::max(cc.zTop, p[2]);
     cc.zBottom = std::min(cc.zBottom, p[2]);
@@ -344,8 +354,25 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
     const double span = cc.zTop - cc.zBottom;
     if (span < 2.5 * g.sz) continue;
     if (cc.zTop < sc.tip[2] - params.tendonLengthMm) continue;
+    // The proximal hamstring tendon is flat (an oval or crescent several times wider than
+    // thick); a vessel or a nerve is round. Median over the sections of long / short axis.
+    std::vector<double> aspects;
+    for (int k = 0; k < g.nz; ++k) {
+      const Moments& m = mom[static_cast<std::size_t>(c) * g.nz + k];
+      if (m.n < 6) continue;
+      const double mx = m.x / m.n, my = m.y / m.n;
+      const double cxx = m.xx / m.n - mx * mx, cyy = m.yy / m.n - my * my,
+                   cxy = m.xy / m.n - mx * my;
+      const double tr = 0.5 * (cxx + cyy), det = std::sqrt(0.25 * (cxx - cyy) * (cxx - cyy) + cxy * cxy);
+      aspects.push_back(std::sqrt((tr + det) / std::max(1e-6, tr - det)));
+    }
+    double aspect = 1;
+    if (!aspects.empty()) {
+      std::nth_element(aspects.begin(), aspects.begin() + aspects.size() / 2, aspects.end());
+      aspect = aspects[aspects.size() / 2];
+    }
     const double score = span + (cc.contact * pixelArea > 15 ? 25 : 0) + 0.5 * meanPost +
-                         0.002 * cc.voxels * voxelVolume;
+                         0.002 * cc.voxels * voxelVolume - (aspect < 1.6 ? 30 : 0);
     if (score > bestScore) bestScore = score, best = c;
   }
   if (!best) {

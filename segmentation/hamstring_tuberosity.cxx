@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <sstream>
 #include <stdexcept>
 
 #include "hamstring_internal.h"
@@ -392,11 +393,13 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       for (const TipCand& b : tips[1]) {
         // The pelvis is roughly symmetric: tips at similar heights, similar anteroposterior
         // positions and similar distances from the midline.
+        // The penalty is capped: one side's only (wrong) candidate must not drag a well
+        // supported tip on the other side to a look-alike at its height.
+        const double asym = std::fabs(a.st.z - b.st.z) + std::fabs(a.st.y - b.st.y) +
+                            std::fabs(std::fabs(a.st.x - r.midlineXmm) -
+                                      std::fabs(b.st.x - r.midlineXmm));
         const double v = score(a) + score(b) -
-                         params.tipAsymmetryWeight *
-                             (std::fabs(a.st.z - b.st.z) + std::fabs(a.st.y - b.st.y) +
-                              std::fabs(std::fabs(a.st.x - r.midlineXmm) -
-                                        std::fabs(b.st.x - r.midlineXmm)));
+                         params.tipAsymmetryWeight * std::min(asym, 40.0 * scale);
         if (v > bestCost + 1e-9) bestCost = v, chosen = {&a.st, &b.st};
       }
   } else {
@@ -406,11 +409,34 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
         if (score(t) > bestV + 1e-9) bestV = score(t), chosen[side] = &t.st;
     }
   }
+  // Tips far apart in height are not a pair (pelvic obliquity in a scanner is a few degrees,
+  // a few mm over the inter-tuberosity distance): the less supported side is not reported.
+  std::array<std::string, 2> rejected;
+  if (chosen[0] && chosen[1] &&
+      std::fabs(chosen[0]->z - chosen[1]->z) > params.maxTipHeightDifferenceMm * scale) {
+    double s0 = 0, s1 = 0;
+    for (const TipCand& t : tips[0])
+      if (&t.st == chosen[0]) s0 = score(t);
+    for (const TipCand& t : tips[1])
+      if (&t.st == chosen[1]) s1 = score(t);
+    const int drop = s0 < s1 ? 0 : 1;
+    std::ostringstream why;
+    why << "the best ischium-like bone end on this side lies "
+        << static_cast<int>(std::lround(std::fabs(chosen[0]->z - chosen[1]->z)))
+        << " mm from the other side's tip in height (more than "
+        << std::lround(params.maxTipHeightDifferenceMm * scale) << " mm): not a tuberosity; the tuberosity is not recognisable on this side";
+    rejected[drop] = why.str();
+    chosen[drop] = nullptr;
+  }
   // The cortex as imaged: its thickness plus one pixel of partial volume with the marrow.
   const auto cortexDisk = DiskOffsets(g, params.cortexThicknessMm + std::max(g.sx, g.sy));
   for (int side = 0; side < 2; ++side) {  // 0 right (-x), 1 left (+x)
     TuberosityFinding& out = side ? r.left : r.right;
     const Start* best = chosen[side];
+    if (!best && !rejected[side].empty()) {
+      out.reason = rejected[side];
+      continue;
+    }
     if (!best) {
       out.reason =
           "no ischium-like bone (fatty marrow ringed by cortex, ending inside the field "
