@@ -96,9 +96,9 @@ std::vector<double> Values(const std::vector<SideRow>& rows, const std::string& 
 // Overlaid histograms of the left and right values.
 std::string HistogramSvg(const std::vector<double>& left, const std::vector<double>& right,
                          const std::string& label) {
-  const int w = 420, h = 220, ml = 44, mr = 12, mt = 14, mb = 40;
+  const int w = 420, h = 236, ml = 44, mr = 24, mt = 30, mb = 40;
   std::ostringstream s;
-  s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << w << "' height='" << h
+  s << "<svg width='" << w << "' height='" << h
     << "' role='img' aria-label='" << Esc(label) << " histogram'>";
   std::vector<double> all = left;
   all.insert(all.end(), right.begin(), right.end());
@@ -147,12 +147,12 @@ std::string HistogramSvg(const std::vector<double>& left, const std::vector<doub
   s << "<text x='" << ml - 6 << "' y='" << mt + 8 << "' font-size='10' text-anchor='end'>" << maxc
     << "</text><text x='" << ml - 6 << "' y='" << F(mt + ph, 1)
     << "' font-size='10' text-anchor='end'>0</text>";
-  s << "<rect x='" << w - 110 << "' y='" << mt << "' width='10' height='10' fill='" << kLeftColour
-    << "' fill-opacity='0.5'/><text x='" << w - 96 << "' y='" << mt + 9
-    << "' font-size='10'>left (" << left.size() << ")</text>";
-  s << "<rect x='" << w - 110 << "' y='" << mt + 14 << "' width='10' height='10' fill='"
-    << kRightColour << "' fill-opacity='0.5'/><text x='" << w - 96 << "' y='" << mt + 23
-    << "' font-size='10'>right (" << right.size() << ")</text>";
+  s << "<rect x='" << ml << "' y='4' width='10' height='10' fill='" << kLeftColour
+    << "' fill-opacity='0.5'/><text x='" << ml + 14 << "' y='13' font-size='10'>left ("
+    << left.size() << ")</text>";
+  s << "<rect x='" << ml + 90 << "' y='4' width='10' height='10' fill='" << kRightColour
+    << "' fill-opacity='0.5'/><text x='" << ml + 104 << "' y='13' font-size='10'>right ("
+    << right.size() << ")</text>";
   s << "</svg>";
   return s.str();
 }
@@ -162,7 +162,7 @@ std::string ScatterSvg(const std::vector<std::tuple<double, double, std::string,
                        const std::string& label) {
   const int w = 340, h = 320, ml = 48, mr = 14, mt = 14, mb = 42;
   std::ostringstream s;
-  s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << w << "' height='" << h
+  s << "<svg width='" << w << "' height='" << h
     << "' role='img' aria-label='" << Esc(label) << " left against right'>";
   if (pts.empty()) {
     s << "<text x='" << w / 2 << "' y='" << h / 2
@@ -209,7 +209,7 @@ std::string GradeSvg(const std::map<std::string, std::map<std::string, int>>& co
   const double ph = h - mt - mb;
   const double groupW = (w - ml - 10.0) / std::max<std::size_t>(1, grades.size());
   std::ostringstream s;
-  s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << w << "' height='" << h
+  s << "<svg width='" << w << "' height='" << h
     << "' role='img' aria-label='grade counts'>";
   s << "<line x1='" << ml << "' y1='" << mt + ph << "' x2='" << w - 10 << "' y2='" << mt + ph
     << "' stroke='#333'/>";
