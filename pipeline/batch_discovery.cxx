@@ -202,8 +202,8 @@ std::uint64_t EstimateRunMemoryBytes(std::uint64_t voxels) {
   // Fitted on generated studies at two sizes (docs/batch.md): fixed cost of the program and
   // its libraries, plus bytes per analysis voxel (float copies: native, corrected,
   // standardised, resampled, masks, N4 and the analysis' working images), with a margin.
-  constexpr std::uint64_t kBase = 200ull << 20;
-  constexpr double kBytesPerVoxel = 14.0;
+  constexpr std::uint64_t kBase = 100ull << 20;
+  constexpr double kBytesPerVoxel = 12.0;
   return kBase + static_cast<std::uint64_t>(kBytesPerVoxel * static_cast<double>(voxels));
 }
 

@@ -119,19 +119,23 @@ class Stmt {
   sqlite3_stmt* s_ = nullptr;
 };
 
+// One transaction, or part of the caller's if one is open (CohortDb::Begin).
 class Transaction {
  public:
-  explicit Transaction(CohortDb& db) : db_(db) { db_.Exec("BEGIN IMMEDIATE"); }
+  explicit Transaction(CohortDb& db) : db_(db), outer_(sqlite3_get_autocommit(db.handle()) == 0) {
+    if (!outer_) db_.Exec("BEGIN IMMEDIATE");
+  }
   void Commit() {
-    db_.Exec("COMMIT");
+    if (!outer_) db_.Exec("COMMIT");
     done_ = true;
   }
   ~Transaction() {
-    if (!done_) sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    if (!done_ && !outer_) sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
   }
 
  private:
   CohortDb& db_;
+  bool outer_ = false;
   bool done_ = false;
 };
 
