@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev
   xvfb xauth
   python3
+  slurm-wlm munge
 )
 missing=()
 for p in "${packages[@]}"; do
