@@ -15,6 +15,7 @@ int RunCli(int argc, char** argv) {
   AddPhantomCommand(app, &exitCode);
   AddDemoCommand(app, &exitCode);
   AddRunCommand(app, &exitCode);
+  AddReportCommand(app, &exitCode);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
