@@ -26,6 +26,7 @@
 #include <string>
 
 #include "report.h"
+#include "run_config.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -474,4 +475,51 @@ TEST(ReportPdf, PdfIsReadableAndCarriesThePerSideNumbers) {
   EXPECT_TRUE(std::regex_search(text, std::regex(R"(Maximum thickness\s+mm\s+6\.1\s+9\.9\s+-3\.7\s+0\.62)")))
       << text.substr(0, 3000);
   EXPECT_EQ(text.find("Interactive 3D view failed"), std::string::npos);
+}
+
+TEST(ReportRun, ConfigKeySkipsThePdf) {
+  EXPECT_TRUE(ischia::RunConfig{}.report.pdf);
+  const ischia::RunConfig c = ischia::RunConfigFromJson({{"report", {{"pdf", false}, {"pdf_timeout_s", 30}}}});
+  EXPECT_FALSE(c.report.pdf);
+  EXPECT_EQ(c.report.pdfTimeoutS, 30);
+  EXPECT_THROW(ischia::RunConfigFromJson({{"report", {{"pdf", "no"}}}}), std::invalid_argument);
+  EXPECT_THROW(ischia::RunConfigFromJson({{"report", {{"pdf_timeout_s", 0}}}}), std::invalid_argument);
+  EXPECT_THROW(ischia::RunConfigFromJson({{"report", {{"html", false}}}}), std::invalid_argument);
+}
+
+TEST(ReportRun, IschiaRunWritesTheReportFromTheResultBeforeResultJson) {
+  TempDir dir("ischia-report-run");
+  const fs::path study = dir.path / "study", out = dir.path / "out";
+  ASSERT_EQ(std::system((std::string(ISCHIA_CLI) + " phantom --out " + study.string() +
+                         " --seed 7 --left normal --right complete_tear --series t1,pdfs --in-plane-scale 2"
+                         " --supersampling 1 >/dev/null 2>&1").c_str()),
+            0);
+  const bool pdf = !ischia::FindChromium().empty();
+  ASSERT_TRUE(pdf || !CiRun()) << "CI runs scripts/setup.sh, which installs chromium";
+  ASSERT_EQ(std::system((std::string(ISCHIA_CLI) + " run " + study.string() + " --out " + out.string() +
+                         " --threads 2" + (pdf ? "" : " --no-pdf") + " >/dev/null 2>&1").c_str()),
+            0);
+  const json r = json::parse(ReadText(out / "result.json"));
+  ASSERT_EQ(r["status"], "ok");
+  EXPECT_EQ(r["report"]["html"], "report.html");
+  EXPECT_EQ(r["report"]["pdf"], pdf ? json("report.pdf") : json(nullptr));
+  EXPECT_GT(r["timings_s"]["report"].get<double>(), 0);
+  EXPECT_GE(r["timings_s"]["total"].get<double>(), r["timings_s"]["report"].get<double>());
+  // result.json stays the completion marker: written after the report.
+  EXPECT_LE(fs::last_write_time(out / "report.html"), fs::last_write_time(out / "result.json"));
+  for (const char* key : {"patient_id", "patient_name", "patient_birth_date", "study_date", "accession_number"}) {
+    EXPECT_FALSE(r["study"][key].get<std::string>().empty()) << key;  // from the DICOM headers
+  }
+  const std::string html = ReadText(out / "report.html");
+  ExpectSelfContained(html);
+  EXPECT_NE(html.find(r["study"]["patient_id"].get<std::string>()), std::string::npos);
+  EXPECT_NE(html.find(r["study"]["accession_number"].get<std::string>()), std::string::npos);
+  EXPECT_GE(ExpectSameNumbers(html, r), 20);
+  if (pdf) {
+    const std::string text = RunCapture("pdftotext -layout '" + (out / "report.pdf").string() + "' - 2>/dev/null");
+    EXPECT_NE(text.find(r["study"]["patient_id"].get<std::string>()), std::string::npos);
+    char retraction[32];
+    std::snprintf(retraction, sizeof retraction, "%.1f", r["sides"]["right"]["tear"]["retraction_mm"].get<double>());
+    EXPECT_NE(text.find(retraction), std::string::npos) << retraction;
+  }
 }

@@ -18,6 +18,7 @@ th{background:var(--head);font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.unit{color:var(--muted);white-space:nowrap}
 td.na{color:var(--muted);text-align:center}
+th.group{text-align:center}
 tr.group td{background:#f7f8fa;font-weight:600}
 table.ids{width:auto;margin:0}
 table.ids th,table.ids td{border:none;padding:1px 14px 1px 0;background:none}
@@ -33,6 +34,7 @@ header.banner{border-bottom:3px solid var(--accent);padding-bottom:8px;margin-bo
 .grade .side{font-size:13px;font-weight:700;letter-spacing:.12em;text-transform:uppercase;color:var(--muted)}
 .grade .value{font-size:26px;font-weight:700;margin:2px 0}
 .grade .why{font-size:12.5px}
+.g-unknown{border-color:#8a939c;background:#f1f3f5}.g-unknown .value{color:#4a525b}
 .g-normal{border-color:#2e7d32;background:#edf7ee}.g-normal .value{color:#1b5e20}
 .g-tendinopathy{border-color:#c77700;background:#fff4e0}.g-tendinopathy .value{color:#8a4f00}
 .g-partial_tear{border-color:#c62828;background:#fdecea}.g-partial_tear .value{color:#b71c1c}
@@ -50,6 +52,7 @@ figure img{width:100%;height:auto;display:block;background:#000}
 figcaption{font-size:12px;color:var(--muted);margin-top:4px}
 .missing{border:1px dashed #9aa3ad;color:#4a525b;padding:28px 12px;text-align:center;background:#f7f8fa;font-size:12.5px}
 .chart{width:100%;max-width:760px;height:auto}
+#viewer-label{position:absolute;top:6px;left:10px;z-index:2;color:#e8ecf0;font-size:13px;pointer-events:none}
 #viewer{position:relative;width:100%;height:560px;border:1px solid var(--line);background:#15181c}
 #viewer-controls{margin:6px 0;display:flex;flex-wrap:wrap;gap:6px 14px;align-items:center}
 #viewer-controls button{font:inherit;font-size:13px;padding:3px 10px;border:1px solid #9aa3ad;border-radius:4px;background:#f4f6f8;cursor:pointer}
@@ -61,7 +64,11 @@ pre.params{font-size:11px;background:#f7f8fa;border:1px solid var(--line);paddin
 footer{margin-top:24px;border-top:1px solid var(--line);padding-top:6px;font-size:12px;color:var(--muted)}
 .print-only{display:none}
 @media print{
- body{max-width:none;padding:0;font-size:9.5pt}
+ body{max-width:none;padding:0;font-size:9.5pt;line-height:1.3}
+ th,td{padding:2px 6px}
+ h2{margin-top:10px}
+ .grade{padding:5px 12px}
+ .grade .value{font-size:20pt}
  h2{break-after:avoid;page-break-after:avoid;margin-top:14px}
  h3{break-after:avoid;page-break-after:avoid}
  .screen-only{display:none!important}
@@ -155,14 +162,22 @@ const char* const kViewerScript = R"JS(
     var cube = vtk.Rendering.Core.vtkAnnotatedCubeActor.newInstance();
     cube.setDefaultStyle({ fontStyle: 'bold', fontFamily: 'Arial', fontColor: 'black', faceColor: '#d8dde3',
       edgeThickness: 0.08, edgeColor: 'black', resolution: 256 });
-    cube.setXPlusFaceProperty({ text: 'L' }); cube.setXMinusFaceProperty({ text: 'R' });
-    cube.setYPlusFaceProperty({ text: 'P' }); cube.setYMinusFaceProperty({ text: 'A' });
-    cube.setZPlusFaceProperty({ text: 'S' }); cube.setZMinusFaceProperty({ text: 'I' });
+    // Face rotations keep the letters upright (as vtk.js's own 'lps' preset).
+    cube.setXPlusFaceProperty({ text: 'L', faceRotation: 90 });
+    cube.setXMinusFaceProperty({ text: 'R', faceRotation: -90 });
+    cube.setYPlusFaceProperty({ text: 'P', faceRotation: 180 });
+    cube.setYMinusFaceProperty({ text: 'A', faceRotation: 0 });
+    cube.setZPlusFaceProperty({ text: 'S', faceRotation: 0 });
+    cube.setZMinusFaceProperty({ text: 'I', faceRotation: 180 });
     var marker = vtk.Interaction.Widgets.vtkOrientationMarkerWidget.newInstance({
       actor: cube, interactor: grw.getInteractor() });
     marker.setEnabled(true);
     marker.setViewportCorner(vtk.Interaction.Widgets.vtkOrientationMarkerWidget.Corners.BOTTOM_LEFT);
     marker.setViewportSize(0.16);
+    var viewNames = { posterior: 'from posterior: patient left on the left of the screen',
+      left_oblique: 'from left posterior oblique', right_oblique: 'from right posterior oblique',
+      inferior: 'from below (as axial images): patient left on the right of the screen' };
+    var viewLabel = document.getElementById('viewer-label');
     var views = { posterior: [0, 1, 0], left_oblique: [0.7071, 0.7071, 0], right_oblique: [-0.7071, 0.7071, 0],
       inferior: [0, 0, -1] };
     function setView(name) {
@@ -173,6 +188,7 @@ const char* const kViewerScript = R"JS(
       cam.setViewUp(0, name === 'inferior' ? -1 : 0, name === 'inferior' ? 0 : 1);  // feet view: anterior up
       renderer.resetCamera();
       renderWindow.render();
+      if (viewLabel) viewLabel.textContent = 'View ' + viewNames[name];
     }
     document.querySelectorAll('#viewer-controls button[data-view]').forEach(function (b) {
       b.addEventListener('click', function () { setView(b.getAttribute('data-view')); });

@@ -177,20 +177,25 @@ void GradeCards(std::ostringstream& h, const json& r) {
   for (const char* side : kSides) {
     const std::string base = std::string("sides/") + side;
     const std::string grade = SideFound(r, side) ? Str(r, base + "/grade") : "";
-    h << "<div class=\"grade g-" << HtmlEscape(grade.empty() ? "unknown" : grade)
+    // A grade without a measured tendon is no finding: grey, whatever its label.
+    const std::string style = grade.empty() || !TendonFound(r, side) ? "unknown" : grade;
+    h << "<div class=\"grade g-" << HtmlEscape(style)
       << "\"><div class=\"side\">" << SideTitle(side) << "</div><div class=\"value\" data-field=\""
       << base << "/grade\">" << HtmlEscape(SideFound(r, side) ? GradeLabel(grade) : "Not assessed")
       << "</div><div class=\"why\">";
     if (!SideFound(r, side)) {
       h << "Tuberosity not found: " << HtmlEscape(Or(Str(r, base + "/reason"), "no reason given"));
     } else if (!TendonFound(r, side)) {
-      h << "Tendon not found at this tuberosity.";
+      h << "<span class=\"warn\">Tendon not found at this tuberosity: nothing was measured on this side.</span>";
     } else {
       const std::string tear = Str(r, base + "/tear/type");
-      h << "Max thickness " << Fmt(Num(r, base + "/tendon/thickness_mm"), 1) << " mm · signal ratio "
-        << Fmt(Num(r, base + "/tendon/signal_ratio"), 2) << " · tear: " << HtmlEscape(Or(tear));
       if (tear == "complete") {
-        h << ", retraction " << Fmt(Num(r, base + "/tear/retraction_mm"), 1) << " mm";
+        h << "Retraction " << Fmt(Num(r, base + "/tear/retraction_mm"), 1) << " mm · gap "
+          << Fmt(Num(r, base + "/tear/gap_mm"), 1) << " mm";
+      } else {
+        h << "Max thickness " << Fmt(Num(r, base + "/tendon/thickness_mm"), 1) << " mm · signal ratio "
+          << Fmt(Num(r, base + "/tendon/signal_ratio"), 2);
+        if (tear == "partial") h << " · tear extent " << Fmt(Num(r, base + "/tear/extent_percent"), 0) << "%";
       }
     }
     h << "</div></div>\n";
@@ -298,8 +303,11 @@ void MeasurementTable(std::ostringstream& h, const json& r) {
   h << "<tr class=\"group\"><td colspan=\"6\">Tear</td></tr>\n<tr><td>Tear type</td><td class=\"unit\"></td>";
   for (const char* side : kSides) {
     const std::string path = std::string("sides/") + side + "/tear/type";
-    h << "<td class=\"num\"" << (TendonFound(r, side) ? " data-field=\"" + path + "\"" : "") << ">"
-      << HtmlEscape(TendonFound(r, side) ? Or(Str(r, path)) : "—") << "</td>";
+    if (TendonFound(r, side) && !Str(r, path).empty()) {
+      h << "<td class=\"num\" data-field=\"" << path << "\">" << HtmlEscape(Str(r, path)) << "</td>";
+    } else {
+      h << "<td class=\"na\">—</td>";
+    }
   }
   h << "<td></td><td></td></tr>\n";
   for (const MeasureRow& row : kTearRows) {
@@ -347,8 +355,8 @@ void LevelTable(std::ostringstream& h, const json& r) {
   }
   std::sort(distances.begin(), distances.end());
   h << "<h3>At fixed levels (distance below the footprint)</h3>\n<table class=\"levels keep\"><thead><tr>"
-       "<th rowspan=\"2\">Level</th><th colspan=\"3\" class=\"num\">Left</th><th colspan=\"3\" "
-       "class=\"num\">Right</th></tr><tr>";
+       "<th rowspan=\"2\">Level</th><th colspan=\"3\" class=\"group\">Left</th><th colspan=\"3\" "
+       "class=\"group\">Right</th></tr><tr>";
   for (int s = 0; s < 2; ++s) {
     h << "<th class=\"num\">Thickness (mm)</th><th class=\"num\">Width (mm)</th><th class=\"num\">CSA (mm²)</th>";
   }

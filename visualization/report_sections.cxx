@@ -356,7 +356,7 @@ void ViewerSection(std::ostringstream& h, const json& r, const fs::path& outDir,
     }
     h << ")\"></span> " << Fmt(range[1], 1) << "</span>";
   }
-  h << "</div>\n<div id=\"viewer\" hidden></div>\n"
+  h << "</div>\n<div id=\"viewer\" hidden><div id=\"viewer-label\"></div></div>\n"
     << "<p class=\"note\">Embedded surfaces: " << notes.str() << ". Rendered with vtk.js "
     << HtmlEscape(version.empty() ? "(version unknown)" : version) << ", inlined in this file.</p>\n"
     << "<script type=\"application/json\" id=\"ischia-meshes\">" << meshJson << "</script>\n"
