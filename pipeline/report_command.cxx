@@ -14,7 +14,8 @@ void AddReportCommand(CLI::App& app, int* exitCode) {
       "report", "Write OUT_DIR/report.html and report.pdf again from OUT_DIR/result.json");
   auto outDir = std::make_shared<std::string>();
   auto noPdf = std::make_shared<bool>(false);
-  cmd->add_option("OUT_DIR", *outDir, "Output folder of ischia run (holds result.json)")->required();
+  cmd->add_option("OUT_DIR", *outDir, "Output folder of ischia run (holds result.json)")
+      ->required();
   cmd->add_flag("--no-pdf", *noPdf, "Write report.html only");
   cmd->callback([=] {
     const std::filesystem::path dir(*outDir);

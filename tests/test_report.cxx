@@ -67,7 +67,8 @@ void WritePng(const fs::path& p, unsigned w, unsigned h) {
     be32(out, static_cast<std::uint32_t>(data.size()));
     const std::string body = std::string(type, 4) + data;
     out += body;
-    be32(out, static_cast<std::uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(body.data()), body.size())));
+    be32(out, static_cast<std::uint32_t>(
+                  crc32(0, reinterpret_cast<const Bytef*>(body.data()), body.size())));
   };
   std::string raw;
   for (unsigned y = 0; y < h; ++y) {
@@ -76,7 +77,8 @@ void WritePng(const fs::path& p, unsigned w, unsigned h) {
   }
   uLongf n = compressBound(raw.size());
   std::string z(n, '\0');
-  compress2(reinterpret_cast<Bytef*>(z.data()), &n, reinterpret_cast<const Bytef*>(raw.data()), raw.size(), 6);
+  compress2(reinterpret_cast<Bytef*>(z.data()), &n, reinterpret_cast<const Bytef*>(raw.data()),
+            raw.size(), 6);
   z.resize(n);
   std::string ihdr;
   be32(ihdr, w), be32(ihdr, h);
@@ -100,7 +102,8 @@ void WriteSphereVtp(const fs::path& p, double cx, int resolution) {
   vtkPolyData* pd = sphere->GetOutput();
   vtkNew<vtkFloatArray> t;
   t->SetName("thickness_mm");
-  for (vtkIdType i = 0; i < pd->GetNumberOfPoints(); ++i) t->InsertNextValue(4.0f + 6.0f * (pd->GetPoint(i)[2] + 52) / 24);
+  for (vtkIdType i = 0; i < pd->GetNumberOfPoints(); ++i)
+    t->InsertNextValue(4.0f + 6.0f * (pd->GetPoint(i)[2] + 52) / 24);
   pd->GetPointData()->AddArray(t);
   fs::create_directories(p.parent_path());
   vtkNew<vtkXMLPolyDataWriter> w;
@@ -125,59 +128,81 @@ void WriteTetraVtp(const fs::path& p) {
 )");
 }
 
-json SideJson(double thickness, double width, double csa, const std::string& tear, const std::string& grade) {
+json SideJson(double thickness, double width, double csa, const std::string& tear,
+              const std::string& grade) {
   json levels = json::array(), profile = json::array();
   for (int d = 0; d <= 30; d += 10) {
-    levels.push_back({{"distance_mm", d}, {"thickness_mm", thickness - d * 0.05}, {"width_mm", width - d * 0.1},
+    levels.push_back({{"distance_mm", d},
+                      {"thickness_mm", thickness - d * 0.05},
+                      {"width_mm", width - d * 0.1},
                       {"csa_mm2", csa - d}});
   }
-  for (int d = 0; d <= 50; d += 4) profile.push_back({{"distance_mm", d}, {"thickness_mm", thickness - std::abs(d - 12) * 0.1}});
+  for (int d = 0; d <= 50; d += 4)
+    profile.push_back({{"distance_mm", d}, {"thickness_mm", thickness - std::abs(d - 12) * 0.1}});
   return {{"found", true},
           {"tuberosity_mm", {55.2, 31.4, -60.75}},
           {"tendon_found", true},
           {"tendon",
-           {{"thickness_mm", thickness}, {"width_mm", width}, {"csa_mm2", csa}, {"volume_mm3", 3456.78},
-            {"volume_length_mm", 50}, {"signal_ratio", 1.2345}, {"at_levels", levels}, {"profile", profile}}},
+           {{"thickness_mm", thickness},
+            {"width_mm", width},
+            {"csa_mm2", csa},
+            {"volume_mm3", 3456.78},
+            {"volume_length_mm", 50},
+            {"signal_ratio", 1.2345},
+            {"at_levels", levels},
+            {"profile", profile}}},
           {"oedema", {{"peritendinous_mm3", 123.4}, {"marrow_mm3", 56.7}}},
           {"tear",
-           {{"type", tear}, {"retraction_mm", tear == "complete" ? 23.46 : 0.0}, {"gap_mm", 11.04},
-            {"extent_percent", 40.2}, {"length_mm", 17.3}, {"volume_mm3", 210.0}}},
+           {{"type", tear},
+            {"retraction_mm", tear == "complete" ? 23.46 : 0.0},
+            {"gap_mm", 11.04},
+            {"extent_percent", 40.2},
+            {"length_mm", 17.3},
+            {"volume_mm3", 210.0}}},
           {"grade", grade},
-          {"grade_rule", "complete_tear if ...; tendinopathy if max thickness >= 8 mm ...; else normal"},
+          {"grade_rule",
+           "complete_tear if ...; tendinopathy if max thickness >= 8 mm ...; else normal"},
           {"qc", json::array({"tendon course followed over 44 mm only"})}};
 }
 
 json OkResult() {
-  json r = {{"schema", "ischia.result/1"},
-            {"status", "ok"},
-            {"error", nullptr},
-            {"ischia_version", "0.1.0"},
-            {"threads", 2},
-            {"study",
-             {{"study_instance_uid", "1.2.3.4.5"},
-              {"patient_name", "DOE^JANE"},
-              {"patient_id", "PID-0042"},
-              {"patient_birth_date", "19800131"},
-              {"patient_sex", "F"},
-              {"study_date", "20261124"},
-              {"study_time", "101500"},
-              {"accession_number", "ACC-77"},
-              {"study_description", "MRI PELVIS <HAMSTRING>"},
-              {"series",
-               json::array({{{"series_number", 3}, {"description", "PD FS AX"}, {"orientation", "axial"},
-                             {"slices", 40}, {"role", "axial_fluid_sensitive"}, {"role_reason", "fat-sat PD"}}})},
-              {"series_used",
-               {{"axial_fluid_sensitive", {{"series_number", 3}, {"description", "PD FS AX"}, {"reason", "only one"}}},
-                {"axial_t1", {{"used", false}, {"reason", "no axial T1 series"}}}}}}},
-            {"sides",
-             {{"left", SideJson(6.14, 21.26, 98.4, "none", "normal")},
-              {"right", SideJson(9.87, 25.51, 151.6, "partial", "partial_tear")}}},
-            {"config", {{"analysis", {{"grade", {{"thick_tendon_mm", 8.0}, {"thickness_asymmetry_ratio", 1.4}}}}}}},
-            {"timings_s", {{"scan", 0.1}, {"analyse_sides", 3.3}}},
-            {"warnings", json::array({"the folder holds 2 studies; analysed 1.2.3.4.5"})}};
-  r["left_right"] = {{"thickness_mm", {{"left_minus_right", 6.14 - 9.87}, {"left_over_right", 6.14 / 9.87}}},
-                     {"width_mm", {{"left_minus_right", 21.26 - 25.51}, {"left_over_right", 21.26 / 25.51}}},
-                     {"csa_mm2", {{"left_minus_right", 98.4 - 151.6}, {"left_over_right", 98.4 / 151.6}}}};
+  json r = {
+      {"schema", "ischia.result/1"},
+      {"status", "ok"},
+      {"error", nullptr},
+      {"ischia_version", "0.1.0"},
+      {"threads", 2},
+      {"study",
+       {{"study_instance_uid", "1.2.3.4.5"},
+        {"patient_name", "DOE^JANE"},
+        {"patient_id", "PID-0042"},
+        {"patient_birth_date", "19800131"},
+        {"patient_sex", "F"},
+        {"study_date", "20261124"},
+        {"study_time", "101500"},
+        {"accession_number", "ACC-77"},
+        {"study_description", "MRI PELVIS <HAMSTRING>"},
+        {"series", json::array({{{"series_number", 3},
+                                 {"description", "PD FS AX"},
+                                 {"orientation", "axial"},
+                                 {"slices", 40},
+                                 {"role", "axial_fluid_sensitive"},
+                                 {"role_reason", "fat-sat PD"}}})},
+        {"series_used",
+         {{"axial_fluid_sensitive",
+           {{"series_number", 3}, {"description", "PD FS AX"}, {"reason", "only one"}}},
+          {"axial_t1", {{"used", false}, {"reason", "no axial T1 series"}}}}}}},
+      {"sides",
+       {{"left", SideJson(6.14, 21.26, 98.4, "none", "normal")},
+        {"right", SideJson(9.87, 25.51, 151.6, "partial", "partial_tear")}}},
+      {"config",
+       {{"analysis", {{"grade", {{"thick_tendon_mm", 8.0}, {"thickness_asymmetry_ratio", 1.4}}}}}}},
+      {"timings_s", {{"scan", 0.1}, {"analyse_sides", 3.3}}},
+      {"warnings", json::array({"the folder holds 2 studies; analysed 1.2.3.4.5"})}};
+  r["left_right"] = {
+      {"thickness_mm", {{"left_minus_right", 6.14 - 9.87}, {"left_over_right", 6.14 / 9.87}}},
+      {"width_mm", {{"left_minus_right", 21.26 - 25.51}, {"left_over_right", 21.26 / 25.51}}},
+      {"csa_mm2", {{"left_minus_right", 98.4 - 151.6}, {"left_over_right", 98.4 / 151.6}}}};
   return r;
 }
 
@@ -192,12 +217,15 @@ std::string OutsideBundle(const std::string& html) {
 // Every src=, href= and url( of the page outside the bundle must be inline (data:) or in-page (#).
 void ExpectSelfContained(const std::string& html) {
   const std::string page = OutsideBundle(html);
-  const std::regex ref(R"((?:\b(?:src|href)\s*=\s*["']?|url\(\s*["']?)([^"'\s)>]*))", std::regex::icase);
+  const std::regex ref(R"((?:\b(?:src|href)\s*=\s*["']?|url\(\s*["']?)([^"'\s)>]*))",
+                       std::regex::icase);
   int refs = 0;
-  for (auto it = std::sregex_iterator(page.begin(), page.end(), ref); it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(page.begin(), page.end(), ref); it != std::sregex_iterator();
+       ++it) {
     const std::string target = (*it)[1];
     ++refs;
-    EXPECT_TRUE(target.rfind("data:", 0) == 0 || target.rfind("#", 0) == 0) << "external reference: " << target;
+    EXPECT_TRUE(target.rfind("data:", 0) == 0 || target.rfind("#", 0) == 0)
+        << "external reference: " << target;
   }
   EXPECT_EQ(page.find("http://"), std::string::npos);
   EXPECT_EQ(page.find("https://"), std::string::npos);
@@ -211,7 +239,8 @@ void ExpectSelfContained(const std::string& html) {
 int ExpectSameNumbers(const std::string& html, const json& result) {
   const std::regex cell(R"re(data-field="([^"]+)">([^<]*)<)re");
   int numbers = 0;
-  for (auto it = std::sregex_iterator(html.begin(), html.end(), cell); it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), cell); it != std::sregex_iterator();
+       ++it) {
     const std::string path = (*it)[1], text = (*it)[2];
     const json::json_pointer ptr("/" + path);
     EXPECT_TRUE(result.contains(ptr)) << path;
@@ -220,7 +249,8 @@ int ExpectSameNumbers(const std::string& html, const json& result) {
     if (v.is_number()) {
       const auto dot = text.find('.');
       const int decimals = dot == std::string::npos ? 0 : static_cast<int>(text.size() - dot - 1);
-      EXPECT_NEAR(std::stod(text), v.get<double>(), 0.5 * std::pow(10.0, -decimals) + 1e-9) << path << " shows " << text;
+      EXPECT_NEAR(std::stod(text), v.get<double>(), 0.5 * std::pow(10.0, -decimals) + 1e-9)
+          << path << " shows " << text;
       ++numbers;
     } else if (v.is_string() && path.find("/grade") == std::string::npos) {
       EXPECT_EQ(text, v.get<std::string>()) << path;
@@ -253,18 +283,22 @@ json ResultWithOutputs(const fs::path& out) {
   WriteText(out / "meshes/tear_right.vtp", "<VTKFile garbage");
   r["outputs"] = {
       {"images",
-       json::array({{{"file", "renders/posterior.png"}, {"kind", "render"}, {"title", "Posterior view"}},
-                    {{"file", "key_images/axial_tip.png"}, {"kind", "key_image"}, {"title", "Axial at the tip"}},
-                    {{"file", "key_images/axial_10mm.png"}, {"kind", "key_image"}, {"title", "Axial +10"}},
-                    {{"file", "../../etc/passwd"}, {"kind", "key_image"}, {"title", "Escape"}},
-                    {{"file", "/etc/hostname"}, {"kind", "render"}, {"title", "Absolute"}}})},
+       json::array(
+           {{{"file", "renders/posterior.png"}, {"kind", "render"}, {"title", "Posterior view"}},
+            {{"file", "key_images/axial_tip.png"},
+             {"kind", "key_image"},
+             {"title", "Axial at the tip"}},
+            {{"file", "key_images/axial_10mm.png"}, {"kind", "key_image"}, {"title", "Axial +10"}},
+            {{"file", "../../etc/passwd"}, {"kind", "key_image"}, {"title", "Escape"}},
+            {{"file", "/etc/hostname"}, {"kind", "render"}, {"title", "Absolute"}}})},
       {"meshes",
-       json::array({{{"file", "meshes/tendon_left.vtp"}, {"structure", "tendon"}, {"side", "left"}},
-                    {{"file", "meshes/tendon_left.stl"}, {"structure", "tendon"}, {"side", "left"}},
-                    {{"file", "meshes/tendon_right.stl"}, {"structure", "tendon"}, {"side", "right"}},
-                    {{"file", "meshes/bone_left.vtp"}, {"structure", "bone"}, {"side", "left"}},
-                    {{"file", "meshes/tear_right.vtp"}, {"structure", "tear"}, {"side", "right"}},
-                    {{"file", "meshes/bone_right.vtp"}, {"structure", "bone"}, {"side", "right"}}})},
+       json::array(
+           {{{"file", "meshes/tendon_left.vtp"}, {"structure", "tendon"}, {"side", "left"}},
+            {{"file", "meshes/tendon_left.stl"}, {"structure", "tendon"}, {"side", "left"}},
+            {{"file", "meshes/tendon_right.stl"}, {"structure", "tendon"}, {"side", "right"}},
+            {{"file", "meshes/bone_left.vtp"}, {"structure", "bone"}, {"side", "left"}},
+            {{"file", "meshes/tear_right.vtp"}, {"structure", "tear"}, {"side", "right"}},
+            {{"file", "meshes/bone_right.vtp"}, {"structure", "bone"}, {"side", "right"}}})},
       {"warnings", json::array({"coronal_right.png not rendered: no coronal series"})}};
   return r;
 }
@@ -286,10 +320,11 @@ TEST(Report, HtmlIsSelfContainedAndCarriesTheResultNumbers) {
   ExpectSelfContained(html);
   // Every per-side measurement and the differences: 2 x (7 tendon + 5 tear) + 3 x 2 + 4 levels x 6.
   EXPECT_GE(ExpectSameNumbers(html, r), 2 * 12 + 6 + 24);
-  for (const char* text : {"PID-0042", "DOE, JANE", "1980-01-31", "2026-11-24", "ACC-77", "1.2.3.4.5",
-                           "MRI PELVIS &lt;HAMSTRING&gt;", "Partial tear", "Normal", "thick_tendon_mm",
-                           "no axial T1 series", "tendon course followed over 44 mm only",
-                           "the folder holds 2 studies", "Posterior view", "Axial at the tip"}) {
+  for (const char* text :
+       {"PID-0042", "DOE, JANE", "1980-01-31", "2026-11-24", "ACC-77", "1.2.3.4.5",
+        "MRI PELVIS &lt;HAMSTRING&gt;", "Partial tear", "Normal", "thick_tendon_mm",
+        "no axial T1 series", "tendon course followed over 44 mm only",
+        "the folder holds 2 studies", "Posterior view", "Axial at the tip"}) {
     EXPECT_NE(html.find(text), std::string::npos) << text;
   }
   EXPECT_EQ(html.find("<HAMSTRING>"), std::string::npos);  // DICOM text is escaped
@@ -297,14 +332,18 @@ TEST(Report, HtmlIsSelfContainedAndCarriesTheResultNumbers) {
   EXPECT_LT(html.find("<th class=\"num\">Left</th>"), html.find("<th class=\"num\">Right</th>"));
   EXPECT_NE(html.find(">-3.7<"), std::string::npos);
   // Listed but missing or outside OUT_DIR: a placeholder, never the file.
-  EXPECT_NE(html.find("Not rendered: file key_images/axial_10mm.png is missing"), std::string::npos);
+  EXPECT_NE(html.find("Not rendered: file key_images/axial_10mm.png is missing"),
+            std::string::npos);
   EXPECT_NE(html.find("leaves the output folder"), std::string::npos);
   EXPECT_NE(html.find("must be relative to the output folder"), std::string::npos);
-  EXPECT_NE(html.find("Not rendered: not produced by the rendering stage"), std::string::npos);  // coronal etc.
+  EXPECT_NE(html.find("Not rendered: not produced by the rendering stage"),
+            std::string::npos);  // coronal etc.
   EXPECT_EQ(html.find("root:"), std::string::npos);
   // Two images embedded as data URIs.
   std::size_t images = 0;
-  for (std::size_t p = 0; (p = html.find("src=\"data:image/png;base64,", p)) != std::string::npos; ++p) ++images;
+  for (std::size_t p = 0; (p = html.find("src=\"data:image/png;base64,", p)) != std::string::npos;
+       ++p)
+    ++images;
   EXPECT_EQ(images, 2u);
   EXPECT_NE(html.find("report.pdf not written: skipped"), std::string::npos);
 }
@@ -321,7 +360,8 @@ TEST(Report, MeshesAreEmbeddedForTheViewerAndBadOnesReported) {
     ASSERT_FALSE(CiRun()) << "CI runs scripts/setup.sh, which installs the vtk.js bundle";
     const ischia::ReportOutcome o = ischia::WriteReport(r, dir.path, options);
     EXPECT_FALSE(o.interactive3d);
-    EXPECT_NE(ReadText(dir.path / "report.html").find("vtk.js bundle was not found"), std::string::npos);
+    EXPECT_NE(ReadText(dir.path / "report.html").find("vtk.js bundle was not found"),
+              std::string::npos);
     GTEST_SKIP() << "vtk.js bundle not installed: only the fallback was checked";
   }
   const ischia::ReportOutcome outcome = ischia::WriteReport(r, dir.path, options);
@@ -347,7 +387,8 @@ TEST(Report, MeshesAreEmbeddedForTheViewerAndBadOnesReported) {
       EXPECT_NEAR(m["bounds"][1].get<double>(), 62, 0.5);
     }
     if (label == "Tendon (right)") EXPECT_FALSE(m.contains("scalars"));
-    if (label == "Bone (left)") EXPECT_EQ(m["triangles"].get<std::string>().size(), 64u);  // 4 x 12 bytes
+    if (label == "Bone (left)")
+      EXPECT_EQ(m["triangles"].get<std::string>().size(), 64u);  // 4 x 12 bytes
   }
   EXPECT_NE(meshes["scalar_range"], nullptr);
   bool garbage = false, missing = false;
@@ -362,22 +403,27 @@ TEST(Report, MeshesAreEmbeddedForTheViewerAndBadOnesReported) {
 
 TEST(Report, FailedStudyStillGetsAReportSayingWhy) {
   TempDir dir("ischia-report-failed");
-  json r = {{"schema", "ischia.result/1"},
-            {"status", "failed"},
-            {"error", {{"code", "no_fluid_sensitive_axial"}, {"message", "no axial PD/T2 fat-sat or STIR series"}}},
-            {"study", {{"study_instance_uid", "9.8.7"}, {"patient_id", "P-FAIL"}, {"series", json::array()}}},
-            {"sides",
-             {{"left", {{"found", false}, {"reason", "study not analysed: no axial fluid"}}},
-              {"right", {{"found", false}, {"reason", "study not analysed: no axial fluid"}}}}},
-            {"ischia_version", "0.1.0"},
-            {"warnings", json::array()}};
+  json r = {
+      {"schema", "ischia.result/1"},
+      {"status", "failed"},
+      {"error",
+       {{"code", "no_fluid_sensitive_axial"},
+        {"message", "no axial PD/T2 fat-sat or STIR series"}}},
+      {"study",
+       {{"study_instance_uid", "9.8.7"}, {"patient_id", "P-FAIL"}, {"series", json::array()}}},
+      {"sides",
+       {{"left", {{"found", false}, {"reason", "study not analysed: no axial fluid"}}},
+        {"right", {{"found", false}, {"reason", "study not analysed: no axial fluid"}}}}},
+      {"ischia_version", "0.1.0"},
+      {"warnings", json::array()}};
   ischia::ReportOptions options;
   options.writePdf = false;
   const ischia::ReportOutcome outcome = ischia::WriteReport(r, dir.path, options);
   ASSERT_TRUE(outcome.htmlWritten);
   const std::string html = ReadText(dir.path / "report.html");
-  for (const char* text : {"Study not analysed", "no axial PD/T2 fat-sat or STIR series", "no_fluid_sensitive_axial",
-                           "P-FAIL", "Not assessed", "No side was measured", "the study was not analysed"}) {
+  for (const char* text :
+       {"Study not analysed", "no axial PD/T2 fat-sat or STIR series", "no_fluid_sensitive_axial",
+        "P-FAIL", "Not assessed", "No side was measured", "the study was not analysed"}) {
     EXPECT_NE(html.find(text), std::string::npos) << text;
   }
   EXPECT_EQ(html.find("data-field=\"sides/left/tendon"), std::string::npos);
@@ -388,13 +434,21 @@ TEST(Report, HostileOrEmptyResultNeverThrows) {
   TempDir dir("ischia-report-hostile");
   ischia::ReportOptions options;
   options.writePdf = false;
-  for (const json& r : {json(nullptr), json::array({1, 2}), json("text"),
-                        json{{"status", 3}, {"sides", "x"}, {"study", {{"patient_name", 7}}},
-                             {"outputs", {{"images", {{{"file", 5}}, "x", nullptr}}, {"meshes", 3}}},
-                             {"left_right", {{"thickness_mm", {{"left_minus_right", "a"}}}}},
-                             {"config", json::array()}, {"timings_s", {{"x", "y"}}}},
-                        json{{"sides", {{"left", {{"found", true}, {"tendon", {{"thickness_mm", nullptr}}},
-                                                  {"tendon_found", "yes"}, {"tuberosity_mm", {1}}}}}}}}) {
+  for (const json& r :
+       {json(nullptr), json::array({1, 2}), json("text"),
+        json{{"status", 3},
+             {"sides", "x"},
+             {"study", {{"patient_name", 7}}},
+             {"outputs", {{"images", {{{"file", 5}}, "x", nullptr}}, {"meshes", 3}}},
+             {"left_right", {{"thickness_mm", {{"left_minus_right", "a"}}}}},
+             {"config", json::array()},
+             {"timings_s", {{"x", "y"}}}},
+        json{{"sides",
+              {{"left",
+                {{"found", true},
+                 {"tendon", {{"thickness_mm", nullptr}}},
+                 {"tendon_found", "yes"},
+                 {"tuberosity_mm", {1}}}}}}}}) {
     ischia::ReportOutcome outcome;
     EXPECT_NO_THROW(outcome = ischia::WriteReport(r, dir.path, options)) << r.dump();
     EXPECT_TRUE(outcome.htmlWritten) << r.dump();
@@ -416,20 +470,22 @@ TEST(ReportPdf, ChromiumFailuresAndHangsAreReportedNotFatal) {
     return p;
   };
   std::string why;
-  EXPECT_FALSE(ischia::PrintHtmlToPdf(dir.path / "page.html", dir.path / "a.pdf", fake("crash", "echo boom >&2; exit 3"),
-                                      30, &why));
-  EXPECT_NE(why.find("status 3: boom"), std::string::npos) << why;
   EXPECT_FALSE(ischia::PrintHtmlToPdf(dir.path / "page.html", dir.path / "a.pdf",
-                                      fake("junk", "for a; do case $a in --print-to-pdf=*) echo junk > \"${a#*=}\";; esac; done"),
-                                      30, &why));
+                                      fake("crash", "echo boom >&2; exit 3"), 30, &why));
+  EXPECT_NE(why.find("status 3: boom"), std::string::npos) << why;
+  EXPECT_FALSE(ischia::PrintHtmlToPdf(
+      dir.path / "page.html", dir.path / "a.pdf",
+      fake("junk", "for a; do case $a in --print-to-pdf=*) echo junk > \"${a#*=}\";; esac; done"),
+      30, &why));
   EXPECT_NE(why.find("wrote no PDF"), std::string::npos) << why;
   // A hang (and a helper it started) is killed at the time-out, with nothing left behind.
   const auto start = std::chrono::steady_clock::now();
-  EXPECT_FALSE(ischia::PrintHtmlToPdf(dir.path / "page.html", dir.path / "a.pdf", fake("hang", "sleep 60 & sleep 60"),
-                                      1.0, &why));
+  EXPECT_FALSE(ischia::PrintHtmlToPdf(dir.path / "page.html", dir.path / "a.pdf",
+                                      fake("hang", "sleep 60 & sleep 60"), 1.0, &why));
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 10);
   EXPECT_NE(why.find("killed"), std::string::npos) << why;
-  EXPECT_FALSE(ischia::PrintHtmlToPdf(dir.path / "page.html", dir.path / "a.pdf", dir.path / "no-such-browser", 5, &why));
+  EXPECT_FALSE(ischia::PrintHtmlToPdf(dir.path / "page.html", dir.path / "a.pdf",
+                                      dir.path / "no-such-browser", 5, &why));
   for (const auto& e : fs::directory_iterator(dir.path)) {
     EXPECT_EQ(e.path().filename().string().find("a.pdf"), std::string::npos) << e.path();
   }
@@ -439,7 +495,8 @@ TEST(ReportPdf, ChromiumFailuresAndHangsAreReportedNotFatal) {
   const ischia::ReportOutcome o = ischia::WriteReport(OkResult(), dir.path, options);
   EXPECT_TRUE(o.htmlWritten);
   EXPECT_FALSE(o.pdfWritten);
-  EXPECT_NE(ReadText(dir.path / "report.html").find("report.pdf not written: Chromium exited with status 3"),
+  EXPECT_NE(ReadText(dir.path / "report.html")
+                .find("report.pdf not written: Chromium exited with status 3"),
             std::string::npos);
 }
 
@@ -459,46 +516,56 @@ TEST(ReportPdf, PdfIsReadableAndCarriesThePerSideNumbers) {
   const json r = ResultWithOutputs(dir.path);
   const auto start = std::chrono::steady_clock::now();
   const ischia::ReportOutcome o = ischia::WriteReport(r, dir.path, {});
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ASSERT_TRUE(o.pdfWritten) << o.pdfNote;
   RecordProperty("pdf_seconds", std::to_string(seconds));
   EXPECT_GT(o.pdfBytes, 10000u);
   for (const auto& e : fs::directory_iterator(dir.path)) {
     EXPECT_EQ(e.path().filename().string().find(".partial"), std::string::npos) << e.path();
   }
-  const std::string text = RunCapture("pdftotext -layout '" + (dir.path / "report.pdf").string() + "' - 2>/dev/null");
-  for (const char* s : {"PID-0042", "DOE, JANE", "Maximum thickness", "Partial tear", "Normal", "Left", "Right",
-                        "6.1", "9.9", "21.3", "25.5", "98", "152", "-3.7", "0.62", "1.23", "Page 1 of"}) {
+  const std::string text =
+      RunCapture("pdftotext -layout '" + (dir.path / "report.pdf").string() + "' - 2>/dev/null");
+  for (const char* s :
+       {"PID-0042", "DOE, JANE", "Maximum thickness", "Partial tear", "Normal", "Left", "Right",
+        "6.1", "9.9", "21.3", "25.5", "98", "152", "-3.7", "0.62", "1.23", "Page 1 of"}) {
     EXPECT_NE(text.find(s), std::string::npos) << s;
   }
   // The thickness row: label, unit, left, right, difference, ratio on one line.
-  EXPECT_TRUE(std::regex_search(text, std::regex(R"(Maximum thickness\s+mm\s+6\.1\s+9\.9\s+-3\.7\s+0\.62)")))
+  EXPECT_TRUE(std::regex_search(
+      text, std::regex(R"(Maximum thickness\s+mm\s+6\.1\s+9\.9\s+-3\.7\s+0\.62)")))
       << text.substr(0, 3000);
   EXPECT_EQ(text.find("Interactive 3D view failed"), std::string::npos);
 }
 
 TEST(ReportRun, ConfigKeySkipsThePdf) {
   EXPECT_TRUE(ischia::RunConfig{}.report.pdf);
-  const ischia::RunConfig c = ischia::RunConfigFromJson({{"report", {{"pdf", false}, {"pdf_timeout_s", 30}}}});
+  const ischia::RunConfig c =
+      ischia::RunConfigFromJson({{"report", {{"pdf", false}, {"pdf_timeout_s", 30}}}});
   EXPECT_FALSE(c.report.pdf);
   EXPECT_EQ(c.report.pdfTimeoutS, 30);
   EXPECT_THROW(ischia::RunConfigFromJson({{"report", {{"pdf", "no"}}}}), std::invalid_argument);
-  EXPECT_THROW(ischia::RunConfigFromJson({{"report", {{"pdf_timeout_s", 0}}}}), std::invalid_argument);
+  EXPECT_THROW(ischia::RunConfigFromJson({{"report", {{"pdf_timeout_s", 0}}}}),
+               std::invalid_argument);
   EXPECT_THROW(ischia::RunConfigFromJson({{"report", {{"html", false}}}}), std::invalid_argument);
 }
 
 TEST(ReportRun, IschiaRunWritesTheReportFromTheResultBeforeResultJson) {
   TempDir dir("ischia-report-run");
   const fs::path study = dir.path / "study", out = dir.path / "out";
-  ASSERT_EQ(std::system((std::string(ISCHIA_CLI) + " phantom --out " + study.string() +
-                         " --seed 7 --left normal --right complete_tear --series t1,pdfs --in-plane-scale 2"
-                         " --supersampling 1 >/dev/null 2>&1").c_str()),
+  ASSERT_EQ(std::system(
+                (std::string(ISCHIA_CLI) + " phantom --out " + study.string() +
+                 " --seed 7 --left normal --right complete_tear --series t1,pdfs --in-plane-scale 2"
+                 " --supersampling 1 >/dev/null 2>&1")
+                    .c_str()),
             0);
   const bool pdf = !ischia::FindChromium().empty();
   ASSERT_TRUE(pdf || !CiRun()) << "CI runs scripts/setup.sh, which installs chromium";
-  ASSERT_EQ(std::system((std::string(ISCHIA_CLI) + " run " + study.string() + " --out " + out.string() +
-                         " --threads 2" + (pdf ? "" : " --no-pdf") + " >/dev/null 2>&1").c_str()),
-            0);
+  ASSERT_EQ(
+      std::system((std::string(ISCHIA_CLI) + " run " + study.string() + " --out " + out.string() +
+                   " --threads 2" + (pdf ? "" : " --no-pdf") + " >/dev/null 2>&1")
+                      .c_str()),
+      0);
   const json r = json::parse(ReadText(out / "result.json"));
   ASSERT_EQ(r["status"], "ok");
   EXPECT_EQ(r["report"]["html"], "report.html");
@@ -507,7 +574,8 @@ TEST(ReportRun, IschiaRunWritesTheReportFromTheResultBeforeResultJson) {
   EXPECT_GE(r["timings_s"]["total"].get<double>(), r["timings_s"]["report"].get<double>());
   // result.json stays the completion marker: written after the report.
   EXPECT_LE(fs::last_write_time(out / "report.html"), fs::last_write_time(out / "result.json"));
-  for (const char* key : {"patient_id", "patient_name", "patient_birth_date", "study_date", "accession_number"}) {
+  for (const char* key :
+       {"patient_id", "patient_name", "patient_birth_date", "study_date", "accession_number"}) {
     EXPECT_FALSE(r["study"][key].get<std::string>().empty()) << key;  // from the DICOM headers
   }
   const std::string html = ReadText(out / "report.html");
@@ -516,10 +584,12 @@ TEST(ReportRun, IschiaRunWritesTheReportFromTheResultBeforeResultJson) {
   EXPECT_NE(html.find(r["study"]["accession_number"].get<std::string>()), std::string::npos);
   EXPECT_GE(ExpectSameNumbers(html, r), 20);
   if (pdf) {
-    const std::string text = RunCapture("pdftotext -layout '" + (out / "report.pdf").string() + "' - 2>/dev/null");
+    const std::string text =
+        RunCapture("pdftotext -layout '" + (out / "report.pdf").string() + "' - 2>/dev/null");
     EXPECT_NE(text.find(r["study"]["patient_id"].get<std::string>()), std::string::npos);
     char retraction[32];
-    std::snprintf(retraction, sizeof retraction, "%.1f", r["sides"]["right"]["tear"]["retraction_mm"].get<double>());
+    std::snprintf(retraction, sizeof retraction, "%.1f",
+                  r["sides"]["right"]["tear"]["retraction_mm"].get<double>());
     EXPECT_NE(text.find(retraction), std::string::npos) << retraction;
   }
 }

@@ -22,7 +22,8 @@ const char* const kVtkJsInBuildTree = "third_party/vtkjs/node_modules/vtk.js/vtk
 void WriteAtomically(const fs::path& path, const std::string& text) {
   const fs::path tmp = path.string() + ".partial-" + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw std::runtime_error("cannot write " + tmp.string() + ": " + std::strerror(errno));
+  if (fd < 0)
+    throw std::runtime_error("cannot write " + tmp.string() + ": " + std::strerror(errno));
   const char* p = text.data();
   std::size_t left = text.size();
   while (left > 0) {
@@ -79,7 +80,8 @@ json ReportOutcome::ToJson() const {
           {"warnings", warnings}};
 }
 
-ReportOutcome WriteReport(const json& result, const fs::path& outDir, const ReportOptions& options) {
+ReportOutcome WriteReport(const json& result, const fs::path& outDir,
+                          const ReportOptions& options) {
   ReportOutcome out;
   std::error_code ec;
   const fs::path htmlPath = outDir / "report.html", pdfPath = outDir / "report.pdf";
@@ -96,7 +98,8 @@ ReportOutcome WriteReport(const json& result, const fs::path& outDir, const Repo
         const fs::path printPage = fs::path(dir) / "report-print.html";
         try {
           WriteAtomically(printPage, ComposeReportHtml(result, outDir, options, "", true).html);
-          out.pdfWritten = PrintHtmlToPdf(printPage, pdfPath, options.chromium, options.pdfTimeoutS, &out.pdfNote);
+          out.pdfWritten = PrintHtmlToPdf(printPage, pdfPath, options.chromium, options.pdfTimeoutS,
+                                          &out.pdfNote);
         } catch (const std::exception& e) {
           out.pdfNote = e.what();
         }
@@ -105,7 +108,8 @@ ReportOutcome WriteReport(const json& result, const fs::path& outDir, const Repo
       out.pdfSeconds = SecondsSince(start);
       if (out.pdfWritten) out.pdfBytes = fs::file_size(pdfPath, ec);
     }
-    if (!out.pdfNote.empty() && options.writePdf) out.warnings.push_back("report.pdf not written: " + out.pdfNote);
+    if (!out.pdfNote.empty() && options.writePdf)
+      out.warnings.push_back("report.pdf not written: " + out.pdfNote);
 
     const auto start = std::chrono::steady_clock::now();
     ReportPage page = ComposeReportHtml(result, outDir, options, out.pdfNote, false);

@@ -28,13 +28,13 @@ struct ReportOptions {
 struct ReportOutcome {
   bool htmlWritten = false;
   bool pdfWritten = false;
-  bool interactive3d = false;      // vtk.js inlined and at least one mesh embedded
-  std::string viewerNote;          // why the interactive view is absent, if it is
-  std::string pdfNote;             // why report.pdf is absent, if it is
+  bool interactive3d = false;  // vtk.js inlined and at least one mesh embedded
+  std::string viewerNote;      // why the interactive view is absent, if it is
+  std::string pdfNote;         // why report.pdf is absent, if it is
   std::vector<std::string> warnings;
   double htmlSeconds = 0, pdfSeconds = 0;
   std::uintmax_t htmlBytes = 0, pdfBytes = 0;
-  nlohmann::json ToJson() const;   // the "report" block of result.json
+  nlohmann::json ToJson() const;  // the "report" block of result.json
 };
 
 // Writes OUT_DIR/report.html and, unless !options.writePdf, OUT_DIR/report.pdf, both atomically

@@ -68,7 +68,9 @@ std::string DicomTime(const std::string& tm) {
   return tm;
 }
 
-std::string Or(const std::string& s, const char* fallback = "—") { return s.empty() ? fallback : s; }
+std::string Or(const std::string& s, const char* fallback = "—") {
+  return s.empty() ? fallback : s;
+}
 
 // A CSS string literal (for @page margin boxes): no quote, backslash, newline or '<' left raw.
 std::string CssString(const std::string& s) {
@@ -114,8 +116,8 @@ Identity ReadIdentity(const json& r) {
 }
 
 void Head(std::ostringstream& h, const Identity& id) {
-  const std::string footer = "ischia · " + Or(id.name, "no patient name") + " · ID " +
-                             Or(id.id) + " · study " + Or(id.date);
+  const std::string footer = "ischia · " + Or(id.name, "no patient name") + " · ID " + Or(id.id) +
+                             " · study " + Or(id.date);
   h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
     << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
     // Nothing may leave the file: no fetch, image, font or frame from anywhere.
@@ -160,7 +162,8 @@ void FailureBox(std::ostringstream& h, const json& r) {
   } else {
     h << "Status: " << HtmlEscape(status) << "; no reason recorded.";
   }
-  h << "<br>No measurements were made; the series found and the QC notes below may say why.</div>\n";
+  h << "<br>No measurements were made; the series found and the QC notes below may say "
+       "why.</div>\n";
 }
 
 bool SideFound(const json& r, const std::string& side) {
@@ -179,23 +182,25 @@ void GradeCards(std::ostringstream& h, const json& r) {
     const std::string grade = SideFound(r, side) ? Str(r, base + "/grade") : "";
     // A grade without a measured tendon is no finding: grey, whatever its label.
     const std::string style = grade.empty() || !TendonFound(r, side) ? "unknown" : grade;
-    h << "<div class=\"grade g-" << HtmlEscape(style)
-      << "\"><div class=\"side\">" << SideTitle(side) << "</div><div class=\"value\" data-field=\""
-      << base << "/grade\">" << HtmlEscape(SideFound(r, side) ? GradeLabel(grade) : "Not assessed")
+    h << "<div class=\"grade g-" << HtmlEscape(style) << "\"><div class=\"side\">"
+      << SideTitle(side) << "</div><div class=\"value\" data-field=\"" << base << "/grade\">"
+      << HtmlEscape(SideFound(r, side) ? GradeLabel(grade) : "Not assessed")
       << "</div><div class=\"why\">";
     if (!SideFound(r, side)) {
       h << "Tuberosity not found: " << HtmlEscape(Or(Str(r, base + "/reason"), "no reason given"));
     } else if (!TendonFound(r, side)) {
-      h << "<span class=\"warn\">Tendon not found at this tuberosity: nothing was measured on this side.</span>";
+      h << "<span class=\"warn\">Tendon not found at this tuberosity: nothing was measured on this "
+           "side.</span>";
     } else {
       const std::string tear = Str(r, base + "/tear/type");
       if (tear == "complete") {
         h << "Retraction " << Fmt(Num(r, base + "/tear/retraction_mm"), 1) << " mm · gap "
           << Fmt(Num(r, base + "/tear/gap_mm"), 1) << " mm";
       } else {
-        h << "Max thickness " << Fmt(Num(r, base + "/tendon/thickness_mm"), 1) << " mm · signal ratio "
-          << Fmt(Num(r, base + "/tendon/signal_ratio"), 2);
-        if (tear == "partial") h << " · tear extent " << Fmt(Num(r, base + "/tear/extent_percent"), 0) << "%";
+        h << "Max thickness " << Fmt(Num(r, base + "/tendon/thickness_mm"), 1)
+          << " mm · signal ratio " << Fmt(Num(r, base + "/tendon/signal_ratio"), 2);
+        if (tear == "partial")
+          h << " · tear extent " << Fmt(Num(r, base + "/tear/extent_percent"), 0) << "%";
       }
     }
     h << "</div></div>\n";
@@ -209,11 +214,14 @@ void GradeCards(std::ostringstream& h, const json& r) {
   const std::size_t notes = CollectQc(r, {}, "").size();
   if (notes > 0) {
     h << "<p class=\"warn\"><b>" << notes << " QC note" << (notes > 1 ? "s" : "")
-      << "</b> from the analysis: see <a href=\"#qc\">Quality control</a> before relying on the numbers.</p>\n";
+      << "</b> from the analysis: see <a href=\"#qc\">Quality control</a> before relying on the "
+         "numbers.</p>\n";
   }
-  for (const std::string& rule : rules) h << "<div class=\"rule\"><b>Rule:</b> " << HtmlEscape(rule) << "</div>\n";
+  for (const std::string& rule : rules)
+    h << "<div class=\"rule\"><b>Rule:</b> " << HtmlEscape(rule) << "</div>\n";
   if (const json* g = At(r, "config/analysis/grade"); g && g->is_object()) {
-    h << "<p class=\"note\">Thresholds (configurable; no validated millimetre cut-off for a thickened "
+    h << "<p class=\"note\">Thresholds (configurable; no validated millimetre cut-off for a "
+         "thickened "
          "proximal hamstring tendon exists): ";
     bool first = true;
     for (const auto& [key, value] : g->items()) {
@@ -228,8 +236,8 @@ void GradeCards(std::ostringstream& h, const json& r) {
 struct MeasureRow {
   const char* label;
   const char* unit;
-  const char* path;    // under sides/<side>/
-  const char* lrKey;   // under left_right/, or nullptr
+  const char* path;   // under sides/<side>/
+  const char* lrKey;  // under left_right/, or nullptr
   int decimals;
   bool needsTendon;
 };
@@ -240,7 +248,8 @@ const MeasureRow kTendonRows[] = {
     {"Maximum cross-sectional area", "mm²", "tendon/csa_mm2", "csa_mm2", 0, true},
     {"Tendon volume", "mm³", "tendon/volume_mm3", "volume_mm3", 0, true},
     {"Signal ratio tendon / muscle", "ratio", "tendon/signal_ratio", "signal_ratio", 2, true},
-    {"Peritendinous oedema", "mm³", "oedema/peritendinous_mm3", "peritendinous_oedema_mm3", 0, true},
+    {"Peritendinous oedema", "mm³", "oedema/peritendinous_mm3", "peritendinous_oedema_mm3", 0,
+     true},
     {"Tuberosity marrow oedema", "mm³", "oedema/marrow_mm3", "marrow_oedema_mm3", 0, false},
 };
 const MeasureRow kTearRows[] = {
@@ -268,7 +277,8 @@ void MeasurementTable(std::ostringstream& h, const json& r) {
     h << "<p>No side was measured.</p>";
     for (const char* side : kSides) {
       h << "<p><b>" << SideTitle(side) << ":</b> "
-        << HtmlEscape(Or(Str(r, std::string("sides/") + side + "/reason"), "no reason given")) << "</p>\n";
+        << HtmlEscape(Or(Str(r, std::string("sides/") + side + "/reason"), "no reason given"))
+        << "</p>\n";
     }
     h << "</section>\n";
     return;
@@ -278,9 +288,11 @@ void MeasurementTable(std::ostringstream& h, const json& r) {
        "<th class=\"num\">Left</th><th class=\"num\">Right</th><th class=\"num\">Left − Right</th>"
        "<th class=\"num\">Left / Right</th></tr></thead><tbody>\n";
   h << "<tr><td>Tuberosity found</td><td class=\"unit\"></td>";
-  for (const char* side : kSides) h << "<td class=\"num\">" << (SideFound(r, side) ? "yes" : "no") << "</td>";
+  for (const char* side : kSides)
+    h << "<td class=\"num\">" << (SideFound(r, side) ? "yes" : "no") << "</td>";
   h << "<td></td><td></td></tr>\n<tr><td>Tendon found</td><td class=\"unit\"></td>";
-  for (const char* side : kSides) h << "<td class=\"num\">" << (TendonFound(r, side) ? "yes" : "no") << "</td>";
+  for (const char* side : kSides)
+    h << "<td class=\"num\">" << (TendonFound(r, side) ? "yes" : "no") << "</td>";
   h << "<td></td><td></td></tr>\n";
   const std::optional<double> volLen = Num(r, "sides/left/tendon/volume_length_mm")
                                            ? Num(r, "sides/left/tendon/volume_length_mm")
@@ -300,11 +312,13 @@ void MeasurementTable(std::ostringstream& h, const json& r) {
     NumberCell(h, r, lr + "/left_over_right", 2, haveLr);
     h << "</tr>\n";
   }
-  h << "<tr class=\"group\"><td colspan=\"6\">Tear</td></tr>\n<tr><td>Tear type</td><td class=\"unit\"></td>";
+  h << "<tr class=\"group\"><td colspan=\"6\">Tear</td></tr>\n<tr><td>Tear type</td><td "
+       "class=\"unit\"></td>";
   for (const char* side : kSides) {
     const std::string path = std::string("sides/") + side + "/tear/type";
     if (TendonFound(r, side) && !Str(r, path).empty()) {
-      h << "<td class=\"num\" data-field=\"" << path << "\">" << HtmlEscape(Str(r, path)) << "</td>";
+      h << "<td class=\"num\" data-field=\"" << path << "\">" << HtmlEscape(Str(r, path))
+        << "</td>";
     } else {
       h << "<td class=\"na\">—</td>";
     }
@@ -313,11 +327,13 @@ void MeasurementTable(std::ostringstream& h, const json& r) {
   for (const MeasureRow& row : kTearRows) {
     h << "<tr><td>" << row.label << "</td><td class=\"unit\">" << row.unit << "</td>";
     for (const char* side : kSides) {
-      NumberCell(h, r, std::string("sides/") + side + "/" + row.path, row.decimals, TendonFound(r, side));
+      NumberCell(h, r, std::string("sides/") + side + "/" + row.path, row.decimals,
+                 TendonFound(r, side));
     }
     h << "<td></td><td></td></tr>\n";
   }
-  h << "<tr class=\"group\"><td colspan=\"6\">Tuberosity tip (patient LPS, mm)</td></tr>\n<tr><td>x, y, z</td>"
+  h << "<tr class=\"group\"><td colspan=\"6\">Tuberosity tip (patient LPS, "
+       "mm)</td></tr>\n<tr><td>x, y, z</td>"
        "<td class=\"unit\">mm</td>";
   for (const char* side : kSides) {
     const json* tip = At(r, std::string("sides/") + side + "/tuberosity_mm");
@@ -330,9 +346,12 @@ void MeasurementTable(std::ostringstream& h, const json& r) {
     h << "</td>";
   }
   h << "<td></td><td></td></tr>\n</tbody></table>\n";
-  h << "<p class=\"note\">Thickness is the short axis and width the long axis of the tendon section; "
-       "maxima over the footprint to 50 mm distal. Signal ratio: tendon / muscle on the fluid-sensitive "
-       "series. Oedema: fluid-bright volume in a shell around the tendon and in the tuberosity marrow. "
+  h << "<p class=\"note\">Thickness is the short axis and width the long axis of the tendon "
+       "section; "
+       "maxima over the footprint to 50 mm distal. Signal ratio: tendon / muscle on the "
+       "fluid-sensitive "
+       "series. Oedema: fluid-bright volume in a shell around the tendon and in the tuberosity "
+       "marrow. "
        "Left − Right and Left / Right need a tendon on both sides.</p>\n";
 }
 
@@ -354,11 +373,13 @@ void LevelTable(std::ostringstream& h, const json& r) {
     return;
   }
   std::sort(distances.begin(), distances.end());
-  h << "<h3>At fixed levels (distance below the footprint)</h3>\n<table class=\"levels keep\"><thead><tr>"
+  h << "<h3>At fixed levels (distance below the footprint)</h3>\n<table class=\"levels "
+       "keep\"><thead><tr>"
        "<th rowspan=\"2\">Level</th><th colspan=\"3\" class=\"group\">Left</th><th colspan=\"3\" "
        "class=\"group\">Right</th></tr><tr>";
   for (int s = 0; s < 2; ++s) {
-    h << "<th class=\"num\">Thickness (mm)</th><th class=\"num\">Width (mm)</th><th class=\"num\">CSA (mm²)</th>";
+    h << "<th class=\"num\">Thickness (mm)</th><th class=\"num\">Width (mm)</th><th "
+         "class=\"num\">CSA (mm²)</th>";
   }
   h << "</tr></thead><tbody>\n";
   for (double d : distances) {
@@ -374,7 +395,8 @@ void LevelTable(std::ostringstream& h, const json& r) {
         }
       }
       for (const char* key : {"thickness_mm", "width_mm", "csa_mm2"}) {
-        NumberCell(h, r, base + "/" + idx + "/" + key, std::string(key) == "csa_mm2" ? 0 : 1, !idx.empty());
+        NumberCell(h, r, base + "/" + idx + "/" + key, std::string(key) == "csa_mm2" ? 0 : 1,
+                   !idx.empty());
       }
     }
     h << "</tr>\n";
@@ -384,7 +406,10 @@ void LevelTable(std::ostringstream& h, const json& r) {
 
 // Thickness along the tendon, both sides on one chart (inline SVG).
 void ProfileChart(std::ostringstream& h, const json& r) {
-  struct Curve { std::string side, colour; std::vector<std::pair<double, double>> pts; };
+  struct Curve {
+    std::string side, colour;
+    std::vector<std::pair<double, double>> pts;
+  };
   std::vector<Curve> curves;
   double maxD = 0, maxT = 0;
   for (const char* side : kSides) {
@@ -407,7 +432,8 @@ void ProfileChart(std::ostringstream& h, const json& r) {
   const double yMax = std::max(5.0, std::ceil(maxT * 1.1 / 5) * 5);
   auto X = [&](double d) { return L + (W - L - R) * d / xMax; };
   auto Y = [&](double t) { return H - B - (H - T - B) * t / yMax; };
-  h << "<h3>Thickness along the tendon</h3>\n<svg class=\"chart keep\" viewBox=\"0 0 " << W << " " << H
+  h << "<h3>Thickness along the tendon</h3>\n<svg class=\"chart keep\" viewBox=\"0 0 " << W << " "
+    << H
     << "\" role=\"img\" aria-label=\"Tendon thickness profile\" "
        "font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"11\">\n";
   for (double y = 0; y <= yMax + 1e-9; y += yMax / 5) {
@@ -416,12 +442,13 @@ void ProfileChart(std::ostringstream& h, const json& r) {
       << "\" text-anchor=\"end\">" << Fmt(y, 0) << "</text>\n";
   }
   for (double x = 0; x <= xMax + 1e-9; x += 10) {
-    h << "<text x=\"" << X(x) << "\" y=\"" << H - B + 15 << "\" text-anchor=\"middle\">" << Fmt(x, 0)
-      << "</text>\n";
+    h << "<text x=\"" << X(x) << "\" y=\"" << H - B + 15 << "\" text-anchor=\"middle\">"
+      << Fmt(x, 0) << "</text>\n";
   }
   h << "<line x1=\"" << L << "\" x2=\"" << L << "\" y1=\"" << T << "\" y2=\"" << H - B
     << "\" stroke=\"#555\"/><line x1=\"" << L << "\" x2=\"" << W - R << "\" y1=\"" << H - B
-    << "\" y2=\"" << H - B << "\" stroke=\"#555\"/>\n<text x=\"" << (L + W - R) / 2 << "\" y=\"" << H - 6
+    << "\" y2=\"" << H - B << "\" stroke=\"#555\"/>\n<text x=\"" << (L + W - R) / 2 << "\" y=\""
+    << H - 6
     << "\" text-anchor=\"middle\">distance below the footprint (mm)</text>\n<text x=\"14\" y=\""
     << (T + H - B) / 2 << "\" text-anchor=\"middle\" transform=\"rotate(-90 14 " << (T + H - B) / 2
     << ")\">thickness (mm)</text>\n";
@@ -429,9 +456,9 @@ void ProfileChart(std::ostringstream& h, const json& r) {
   for (const Curve& c : curves) {
     h << "<polyline fill=\"none\" stroke=\"" << c.colour << "\" stroke-width=\"2\" points=\"";
     for (const auto& [d, t] : c.pts) h << Fmt(X(d), 1) << "," << Fmt(Y(t), 1) << " ";
-    h << "\"/>\n<line x1=\"" << legendX << "\" x2=\"" << legendX + 20 << "\" y1=\"" << T + 8 << "\" y2=\""
-      << T + 8 << "\" stroke=\"" << c.colour << "\" stroke-width=\"3\"/><text x=\"" << legendX + 25
-      << "\" y=\"" << T + 12 << "\">" << SideTitle(c.side) << "</text>\n";
+    h << "\"/>\n<line x1=\"" << legendX << "\" x2=\"" << legendX + 20 << "\" y1=\"" << T + 8
+      << "\" y2=\"" << T + 8 << "\" stroke=\"" << c.colour << "\" stroke-width=\"3\"/><text x=\""
+      << legendX + 25 << "\" y=\"" << T + 12 << "\">" << SideTitle(c.side) << "</text>\n";
     legendX += 75;
   }
   h << "</svg>\n";
@@ -441,18 +468,22 @@ void SeriesSection(std::ostringstream& h, const json& r) {
   h << "<section id=\"series\"><h2>Series</h2>\n";
   const json* used = At(r, "study/series_used");
   if (used && used->is_object()) {
-    h << "<table class=\"keep\"><thead><tr><th>Used as</th><th>Series</th><th>Description</th><th>Why</th>"
+    h << "<table class=\"keep\"><thead><tr><th>Used "
+         "as</th><th>Series</th><th>Description</th><th>Why</th>"
          "</tr></thead><tbody>\n";
     for (const auto& [role, u] : used->items()) {
-      const bool notUsed = u.is_object() && u.contains("used") && u["used"].is_boolean() && !u["used"].get<bool>();
+      const bool notUsed =
+          u.is_object() && u.contains("used") && u["used"].is_boolean() && !u["used"].get<bool>();
       std::string roleText = role;
       for (char& c : roleText) c = c == '_' ? ' ' : c;
-      if (!roleText.empty()) roleText[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(roleText[0])));
+      if (!roleText.empty())
+        roleText[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(roleText[0])));
       h << "<tr><td>" << HtmlEscape(roleText) << "</td><td>";
       if (notUsed) {
         h << "not used</td><td>—</td>";
       } else {
-        h << HtmlEscape(Str(u, "series_number")) << (Str(u, "split_label").empty() ? "" : " (" + HtmlEscape(Str(u, "split_label")) + ")")
+        h << HtmlEscape(Str(u, "series_number"))
+          << (Str(u, "split_label").empty() ? "" : " (" + HtmlEscape(Str(u, "split_label")) + ")")
           << "</td><td>" << HtmlEscape(Or(Str(u, "description"))) << "</td>";
       }
       h << "<td>" << HtmlEscape(Or(Str(u, "reason"))) << "</td></tr>\n";
@@ -463,14 +494,17 @@ void SeriesSection(std::ostringstream& h, const json& r) {
   }
   const json* all = At(r, "study/series");
   if (all && all->is_array() && !all->empty()) {
-    h << "<h3>All image series in the study</h3><table class=\"small\"><thead><tr><th>#</th><th>Description</th>"
-         "<th>Orientation</th><th class=\"num\">Slices</th><th>Role</th><th>Role evidence</th></tr></thead><tbody>\n";
+    h << "<h3>All image series in the study</h3><table "
+         "class=\"small\"><thead><tr><th>#</th><th>Description</th>"
+         "<th>Orientation</th><th class=\"num\">Slices</th><th>Role</th><th>Role "
+         "evidence</th></tr></thead><tbody>\n";
     for (const json& s : *all) {
       h << "<tr><td>" << HtmlEscape(Str(s, "series_number"))
-        << (Str(s, "split_label").empty() ? "" : " " + HtmlEscape(Str(s, "split_label"))) << "</td><td>"
-        << HtmlEscape(Or(Str(s, "description"))) << "</td><td>" << HtmlEscape(Or(Str(s, "orientation")))
-        << "</td><td class=\"num\">" << HtmlEscape(Or(Str(s, "slices"))) << "</td><td>"
-        << HtmlEscape(Or(Str(s, "role"))) << "</td><td>" << HtmlEscape(Or(Str(s, "role_reason"))) << "</td></tr>\n";
+        << (Str(s, "split_label").empty() ? "" : " " + HtmlEscape(Str(s, "split_label")))
+        << "</td><td>" << HtmlEscape(Or(Str(s, "description"))) << "</td><td>"
+        << HtmlEscape(Or(Str(s, "orientation"))) << "</td><td class=\"num\">"
+        << HtmlEscape(Or(Str(s, "slices"))) << "</td><td>" << HtmlEscape(Or(Str(s, "role")))
+        << "</td><td>" << HtmlEscape(Or(Str(s, "role_reason"))) << "</td></tr>\n";
     }
     h << "</tbody></table>\n";
   }
@@ -479,8 +513,9 @@ void SeriesSection(std::ostringstream& h, const json& r) {
 
 }  // namespace
 
-ReportPage ComposeReportHtml(const json& result, const fs::path& outDir, const ReportOptions& options,
-                             const std::string& pdfNote, bool forPrint) {
+ReportPage ComposeReportHtml(const json& result, const fs::path& outDir,
+                             const ReportOptions& options, const std::string& pdfNote,
+                             bool forPrint) {
   ReportPage page;
   const json& r = result;
   const Identity id = ReadIdentity(r);
@@ -494,7 +529,8 @@ ReportPage ComposeReportHtml(const json& result, const fs::path& outDir, const R
   ProfileChart(h, r);
   FiguresSection(h, r, outDir, options, page.warnings);
   if (forPrint) {
-    h << "<p class=\"print-only note\">The interactive 3D view of the meshes is in report.html (open it in a "
+    h << "<p class=\"print-only note\">The interactive 3D view of the meshes is in report.html "
+         "(open it in a "
          "browser).</p>\n";
   } else {
     ViewerSection(h, r, outDir, options, page);

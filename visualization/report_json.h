@@ -32,7 +32,8 @@ struct QcItem {
 };
 // What the result says the reader should know: failure, sides or tendons not found, per-side notes,
 // run warnings, thin coverage; then the report's own warnings.
-std::vector<QcItem> CollectQc(const nlohmann::json& result, const std::vector<std::string>& reportWarnings,
+std::vector<QcItem> CollectQc(const nlohmann::json& result,
+                              const std::vector<std::string>& reportWarnings,
                               const std::string& pdfNote);
 void QcSection(std::ostringstream& h, const nlohmann::json& result,
                const std::vector<std::string>& reportWarnings, const std::string& pdfNote);

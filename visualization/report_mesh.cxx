@@ -54,7 +54,8 @@ vtkStandardNewMacro(CapturingOutputWindow);
 class ScopedCapture {
  public:
   ScopedCapture()
-      : previous_(vtkOutputWindow::GetInstance()), verbosity_(vtkLogger::GetCurrentVerbosityCutoff()) {
+      : previous_(vtkOutputWindow::GetInstance()),
+        verbosity_(vtkLogger::GetCurrentVerbosityCutoff()) {
     vtkOutputWindow::SetInstance(window_);
     vtkLogger::SetStderrVerbosity(vtkLogger::VERBOSITY_OFF);  // errors also go to vtkLogger
   }
@@ -79,9 +80,11 @@ vtkSmartPointer<vtkPolyData> ReadWith(const fs::path& file) {
   std::string error = capture.Text();
   if (!error.empty()) {
     // VTK messages carry the source location first; keep the last line, the message itself.
-    while (!error.empty() && std::isspace(static_cast<unsigned char>(error.back()))) error.pop_back();
+    while (!error.empty() && std::isspace(static_cast<unsigned char>(error.back())))
+      error.pop_back();
     const auto nl = error.find_last_of('\n');
-    throw std::runtime_error("unreadable: " + (nl == std::string::npos ? error : error.substr(nl + 1)));
+    throw std::runtime_error("unreadable: " +
+                             (nl == std::string::npos ? error : error.substr(nl + 1)));
   }
   vtkSmartPointer<vtkPolyData> out = reader->GetOutput();
   return out;
@@ -96,7 +99,8 @@ ViewerMesh LoadViewerMesh(const fs::path& file, std::size_t maxTriangles) {
   if (ec || bytes == 0) throw std::runtime_error("empty file");
   if (bytes > kMaxMeshFileBytes) throw std::runtime_error("file too large to embed");
   std::string ext = file.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   vtkSmartPointer<vtkPolyData> input;
   if (ext == ".vtp") {
     input = ReadWith<vtkXMLPolyDataReader>(file);

@@ -39,7 +39,8 @@ std::string LastLogLine(const fs::path& log) {
   std::ifstream in(log);
   std::string line, last;
   while (std::getline(in, line)) {
-    if (line.empty() || line.find("dbus") != std::string::npos || line.find("bytes written") != std::string::npos) {
+    if (line.empty() || line.find("dbus") != std::string::npos ||
+        line.find("bytes written") != std::string::npos) {
       continue;
     }
     last = line;
@@ -68,7 +69,8 @@ fs::path FindChromium() {
   }
   const char* path = std::getenv("PATH");
   std::string dirs = path && *path ? path : "/usr/local/bin:/usr/bin:/bin";
-  for (const char* name : {"chromium", "chromium-headless-shell", "chromium-browser", "google-chrome"}) {
+  for (const char* name :
+       {"chromium", "chromium-headless-shell", "chromium-browser", "google-chrome"}) {
     std::size_t start = 0;
     while (start <= dirs.size()) {
       std::size_t end = dirs.find(':', start);
@@ -89,11 +91,13 @@ bool PrintHtmlToPdf(const fs::path& html, const fs::path& pdf, const fs::path& c
   };
   const fs::path chromium = chromiumIn.empty() ? FindChromium() : chromiumIn;
   if (chromium.empty()) {
-    return fail("Chromium not found (install the Debian package chromium, as scripts/setup.sh does, "
-                "or set ISCHIA_CHROMIUM)");
+    return fail(
+        "Chromium not found (install the Debian package chromium, as scripts/setup.sh does, "
+        "or set ISCHIA_CHROMIUM)");
   }
   TempDir tmp;
-  if (tmp.path.empty()) return fail(std::string("cannot create a temporary folder: ") + std::strerror(errno));
+  if (tmp.path.empty())
+    return fail(std::string("cannot create a temporary folder: ") + std::strerror(errno));
   const fs::path partial = pdf.string() + ".partial-" + std::to_string(::getpid());
   const fs::path log = tmp.path / "chromium.log";
   std::vector<std::string> args = {chromium.string(),
@@ -113,7 +117,8 @@ bool PrintHtmlToPdf(const fs::path& html, const fs::path& pdf, const fs::path& c
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  // Everything the child needs is prepared before fork(): it only calls async-signal-safe functions.
+  // Everything the child needs is prepared before fork(): it only calls async-signal-safe
+  // functions.
   const int logFd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   const int nullFd = ::open("/dev/null", O_RDONLY);
   const auto start = std::chrono::steady_clock::now();
@@ -139,7 +144,8 @@ bool PrintHtmlToPdf(const fs::path& html, const fs::path& pdf, const fs::path& c
     const pid_t done = ::waitpid(pid, &status, WNOHANG);
     if (done == pid) break;
     if (done < 0 && errno != EINTR) break;
-    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > timeoutS) {
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >
+        timeoutS) {
       timedOut = true;
       ::kill(-pid, SIGKILL);
       ::waitpid(pid, &status, 0);
@@ -152,13 +158,15 @@ bool PrintHtmlToPdf(const fs::path& html, const fs::path& pdf, const fs::path& c
   auto cleanup = [&] { fs::remove(partial, ec); };
   if (timedOut) {
     cleanup();
-    return fail("Chromium did not finish within " + std::to_string(static_cast<int>(timeoutS)) + " s and was killed");
+    return fail("Chromium did not finish within " + std::to_string(static_cast<int>(timeoutS)) +
+                " s and was killed");
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     cleanup();
     const std::string last = LastLogLine(log);
-    return fail((WIFEXITED(status) ? "Chromium exited with status " + std::to_string(WEXITSTATUS(status))
-                                   : "Chromium was killed by signal " + std::to_string(WTERMSIG(status))) +
+    return fail((WIFEXITED(status)
+                     ? "Chromium exited with status " + std::to_string(WEXITSTATUS(status))
+                     : "Chromium was killed by signal " + std::to_string(WTERMSIG(status))) +
                 (last.empty() ? "" : ": " + last));
   }
   std::ifstream in(partial, std::ios::binary);

@@ -76,7 +76,8 @@ bool ReadFile(const fs::path& path, std::string& bytes) {
 }
 
 // A path from result.json's outputs block, resolved inside OUT_DIR (never outside it).
-bool ResolveOutput(const fs::path& outDir, const std::string& rel, fs::path& out, std::string& why) {
+bool ResolveOutput(const fs::path& outDir, const std::string& rel, fs::path& out,
+                   std::string& why) {
   const fs::path p(rel);
   if (rel.empty() || p.is_absolute()) {
     why = "invalid file name '" + rel + "' (must be relative to the output folder)";
@@ -181,7 +182,8 @@ void FiguresSection(std::ostringstream& h, const json& r, const fs::path& outDir
     return;
   }
   std::vector<Figure> figures;
-  for (const ExpectedImage& e : kExpectedImages) figures.push_back({e.file, e.kind, e.title, false});
+  for (const ExpectedImage& e : kExpectedImages)
+    figures.push_back({e.file, e.kind, e.title, false});
   for (const json& entry : *images) {
     const std::string file = Str(entry, "file");
     if (file.empty()) continue;
@@ -200,8 +202,8 @@ void FiguresSection(std::ostringstream& h, const json& r, const fs::path& outDir
       {"key_image", "Key images (bone, tendon and tear contours; calipers where measured)"},
       {"render", "3D renders"}};
   for (const auto& [kind, heading] : groups) {
-    h << "<h3>" << heading << "</h3>\n<div class=\"figs" << (std::string(kind) == "render" ? " three" : "")
-      << "\">\n";
+    h << "<h3>" << heading << "</h3>\n<div class=\"figs"
+      << (std::string(kind) == "render" ? " three" : "") << "\">\n";
     for (const Figure& f : figures) {
       const bool isRender = f.kind == "render";
       if (isRender == (std::string(kind) == "render")) FigureHtml(h, f, outDir, options, warnings);
@@ -224,8 +226,11 @@ MeshStyle StyleOf(const std::string& structure) {
 }
 
 // Blue to red, the same stops in vtk.js and in the legend's CSS gradient.
-const double kRamp[5][4] = {{0, 0.17, 0.48, 0.71}, {0.25, 0.67, 0.85, 0.91}, {0.5, 1.0, 1.0, 0.75},
-                            {0.75, 0.99, 0.68, 0.38}, {1, 0.84, 0.1, 0.11}};
+const double kRamp[5][4] = {{0, 0.17, 0.48, 0.71},
+                            {0.25, 0.67, 0.85, 0.91},
+                            {0.5, 1.0, 1.0, 0.75},
+                            {0.75, 0.99, 0.68, 0.38},
+                            {1, 0.84, 0.1, 0.11}};
 
 std::string BundleVersion(const fs::path& bundle) {
   std::ifstream in(bundle.parent_path() / "package.json");
@@ -264,8 +269,9 @@ void ViewerSection(std::ostringstream& h, const json& r, const fs::path& outDir,
     }
   }
   if (chosen.empty()) {
-    unavailable(Str(r, "status") == "ok" ? "no meshes were written (result.json lists no outputs.meshes)"
-                                         : "the study was not analysed, so there are no meshes");
+    unavailable(Str(r, "status") == "ok"
+                    ? "no meshes were written (result.json lists no outputs.meshes)"
+                    : "the study was not analysed, so there are no meshes");
     return;
   }
   const fs::path bundlePath = options.vtkJsBundle.empty() ? FindVtkJsBundle() : options.vtkJsBundle;
@@ -277,7 +283,8 @@ void ViewerSection(std::ostringstream& h, const json& r, const fs::path& outDir,
                                     : " at " + bundlePath.string()));
     return;
   }
-  if (fs::file_size(bundlePath, ec) > (64u << 20) || !ReadFile(bundlePath, bundle) || bundle.empty()) {
+  if (fs::file_size(bundlePath, ec) > (64u << 20) || !ReadFile(bundlePath, bundle) ||
+      bundle.empty()) {
     unavailable("the vtk.js bundle at " + bundlePath.string() + " cannot be read or is too large");
     return;
   }
@@ -306,16 +313,22 @@ void ViewerSection(std::ostringstream& h, const json& r, const fs::path& outDir,
       std::string label = structure.empty() ? "surface" : structure;
       label[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(label[0])));
       if (!side.empty()) label += " (" + side + ")";
-      json j = {{"label", label}, {"structure", structure}, {"side", side},
-                {"colour", style.colour}, {"opacity", style.opacity},
-                {"points", m.pointsBase64}, {"triangles", m.trianglesBase64}, {"bounds", m.bounds}};
+      json j = {{"label", label},
+                {"structure", structure},
+                {"side", side},
+                {"colour", style.colour},
+                {"opacity", style.opacity},
+                {"points", m.pointsBase64},
+                {"triangles", m.trianglesBase64},
+                {"bounds", m.bounds}};
       if (structure == "tendon" && !m.scalarsBase64.empty()) {
         j["scalars"] = m.scalarsBase64;
         j["scalar_name"] = m.scalarName;
         range = {std::min(range[0], m.scalarRange[0]), std::max(range[1], m.scalarRange[1])};
       }
       data["meshes"].push_back(std::move(j));
-      notes << (notes.tellp() > 0 ? "; " : "") << HtmlEscape(file) << ": " << m.triangles << " triangles";
+      notes << (notes.tellp() > 0 ? "; " : "") << HtmlEscape(file) << ": " << m.triangles
+            << " triangles";
       if (m.triangles < m.trianglesInFile) notes << " (decimated from " << m.trianglesInFile << ")";
     } catch (const std::exception& e) {
       page.warnings.push_back("mesh " + file + " not embedded: " + e.what());
@@ -332,7 +345,8 @@ void ViewerSection(std::ostringstream& h, const json& r, const fs::path& outDir,
     for (const json& m : data["meshes"]) {
       if (m.contains("scalar_name")) scalarLabel = m["scalar_name"].get<std::string>();
     }
-    if (scalarLabel == "thickness_mm" || scalarLabel == "thickness") scalarLabel = "local thickness (mm)";
+    if (scalarLabel == "thickness_mm" || scalarLabel == "thickness")
+      scalarLabel = "local thickness (mm)";
   }
   std::string meshJson = data.dump(-1, ' ', false, json::error_handler_t::replace);
   for (std::size_t p = 0; (p = meshJson.find("</", p)) != std::string::npos; p += 3) {
@@ -340,25 +354,29 @@ void ViewerSection(std::ostringstream& h, const json& r, const fs::path& outDir,
   }
   page.interactive3d = true;
   const std::string version = BundleVersion(bundlePath);
-  h << "<p id=\"viewer-status\" class=\"note\">Loading the interactive 3D view (needs JavaScript and WebGL; "
+  h << "<p id=\"viewer-status\" class=\"note\">Loading the interactive 3D view (needs JavaScript "
+       "and WebGL; "
        "the static renders above are the fallback)…</p>\n"
-    << "<noscript><p class=\"note warn\">JavaScript is off: the interactive 3D view cannot run. The static "
+    << "<noscript><p class=\"note warn\">JavaScript is off: the interactive 3D view cannot run. "
+       "The static "
        "renders above show the same surfaces.</p></noscript>\n"
     << "<div id=\"viewer-controls\" hidden><button data-view=\"posterior\">Posterior</button>"
-       "<button data-view=\"left_oblique\">Left oblique</button><button data-view=\"right_oblique\">"
+       "<button data-view=\"left_oblique\">Left oblique</button><button "
+       "data-view=\"right_oblique\">"
        "Right oblique</button><button data-view=\"inferior\">From below (axial)</button>";
   if (!scalarLabel.empty()) {
-    h << "<span class=\"legend\">Tendon colour: " << HtmlEscape(scalarLabel) << " " << Fmt(range[0], 1)
-      << " <span class=\"bar\" style=\"background:linear-gradient(to right";
+    h << "<span class=\"legend\">Tendon colour: " << HtmlEscape(scalarLabel) << " "
+      << Fmt(range[0], 1) << " <span class=\"bar\" style=\"background:linear-gradient(to right";
     for (const auto& s : kRamp) {
-      h << ",rgb(" << std::lround(255 * s[1]) << "," << std::lround(255 * s[2]) << "," << std::lround(255 * s[3])
-        << ") " << std::lround(100 * s[0]) << "%";
+      h << ",rgb(" << std::lround(255 * s[1]) << "," << std::lround(255 * s[2]) << ","
+        << std::lround(255 * s[3]) << ") " << std::lround(100 * s[0]) << "%";
     }
     h << ")\"></span> " << Fmt(range[1], 1) << "</span>";
   }
   h << "</div>\n<div id=\"viewer\" hidden><div id=\"viewer-label\"></div></div>\n"
     << "<p class=\"note\">Embedded surfaces: " << notes.str() << ". Rendered with vtk.js "
-    << HtmlEscape(version.empty() ? "(version unknown)" : version) << ", inlined in this file.</p>\n"
+    << HtmlEscape(version.empty() ? "(version unknown)" : version)
+    << ", inlined in this file.</p>\n"
     << "<script type=\"application/json\" id=\"ischia-meshes\">" << meshJson << "</script>\n"
     << "<script id=\"vtkjs-bundle\" data-version=\"" << HtmlEscape(version) << "\">\n"
     << bundle << "\n</script>\n<script>" << kViewerScript << "</script>\n</section>\n";
@@ -369,8 +387,8 @@ std::vector<QcItem> CollectQc(const json& r, const std::vector<std::string>& rep
   std::vector<QcItem> items;
   if (Str(r, "status") != "ok") {
     items.push_back({"error", "Study not analysed: " + (Str(r, "error/message").empty()
-                                                           ? std::string("no reason recorded")
-                                                           : Str(r, "error/message"))});
+                                                            ? std::string("no reason recorded")
+                                                            : Str(r, "error/message"))});
   }
   for (const char* side : {"left", "right"}) {
     const std::string base = std::string("sides/") + side;
@@ -424,8 +442,10 @@ void QcSection(std::ostringstream& h, const json& r, const std::vector<std::stri
     }
     h << "</ul>\n";
   }
-  h << "<p class=\"note\">The pipeline reports what it can check: sides not found, series coverage and "
-       "missing series, per-side analysis notes. Image quality (SNR, motion) is not measured automatically "
+  h << "<p class=\"note\">The pipeline reports what it can check: sides not found, series coverage "
+       "and "
+       "missing series, per-side analysis notes. Image quality (SNR, motion) is not measured "
+       "automatically "
        "unless listed here.</p>\n</section>\n";
 }
 
@@ -435,18 +455,21 @@ void Flatten(const json& j, const std::string& prefix, std::ostringstream& out) 
   if (j.is_object()) {
     for (const auto& [k, v] : j.items()) Flatten(v, prefix.empty() ? k : prefix + "." + k, out);
   } else {
-    out << HtmlEscape(prefix) << " = " << HtmlEscape(j.dump(-1, ' ', false, json::error_handler_t::replace))
-        << "\n";
+    out << HtmlEscape(prefix) << " = "
+        << HtmlEscape(j.dump(-1, ' ', false, json::error_handler_t::replace)) << "\n";
   }
 }
 
 }  // namespace
 
-void SoftwareSection(std::ostringstream& h, const json& r, const ReportPage& page, const std::string& pdfNote,
-                     bool forPrint) {
-  h << "<section id=\"software\"><h2>Software and parameters</h2>\n<table class=\"small keep\"><tbody>\n"
-    << "<tr><th>ischia version</th><td>" << HtmlEscape(Str(r, "ischia_version").empty() ? "—" : Str(r, "ischia_version"))
-    << "</td></tr>\n<tr><th>Result schema</th><td>" << HtmlEscape(Str(r, "schema")) << "</td></tr>\n"
+void SoftwareSection(std::ostringstream& h, const json& r, const ReportPage& page,
+                     const std::string& pdfNote, bool forPrint) {
+  h << "<section id=\"software\"><h2>Software and parameters</h2>\n<table class=\"small "
+       "keep\"><tbody>\n"
+    << "<tr><th>ischia version</th><td>"
+    << HtmlEscape(Str(r, "ischia_version").empty() ? "—" : Str(r, "ischia_version"))
+    << "</td></tr>\n<tr><th>Result schema</th><td>" << HtmlEscape(Str(r, "schema"))
+    << "</td></tr>\n"
     << "<tr><th>Threads</th><td>" << HtmlEscape(Str(r, "threads")) << "</td></tr>\n";
   if (const json* t = At(r, "timings_s"); t && t->is_object()) {
     h << "<tr><th>Run time</th><td>";
@@ -459,10 +482,12 @@ void SoftwareSection(std::ostringstream& h, const json& r, const ReportPage& pag
     h << "</td></tr>\n";
   }
   h << "<tr><th>Interactive 3D view</th><td>"
-    << (forPrint ? "in report.html"
-                 : page.interactive3d ? "included (vtk.js)" : "not included: " + HtmlEscape(page.viewerNote))
+    << (forPrint             ? "in report.html"
+        : page.interactive3d ? "included (vtk.js)"
+                             : "not included: " + HtmlEscape(page.viewerNote))
     << "</td></tr>\n";
-  if (!pdfNote.empty()) h << "<tr><th>report.pdf</th><td>not written: " << HtmlEscape(pdfNote) << "</td></tr>\n";
+  if (!pdfNote.empty())
+    h << "<tr><th>report.pdf</th><td>not written: " << HtmlEscape(pdfNote) << "</td></tr>\n";
   h << "</tbody></table>\n";
   if (const json* c = At(r, "config"); c && c->is_object()) {
     std::ostringstream flat;
