@@ -186,11 +186,19 @@ json OkResult() {
                                  {"description", "PD FS AX"},
                                  {"orientation", "axial"},
                                  {"slices", 40},
+                                 {"series_instance_uid", "1.2.3.4.5.3"},
+                                 {"split_label", ""},
+                                 {"missing_slices", 1},
+                                 {"problems", {"1 slice missing at 42 mm"}},
                                  {"role", "axial_fluid_sensitive"},
                                  {"role_reason", "fat-sat PD"}}})},
         {"series_used",
          {{"axial_fluid_sensitive",
-           {{"series_number", 3}, {"description", "PD FS AX"}, {"reason", "only one"}}},
+           {{"series_number", 3},
+            {"description", "PD FS AX"},
+            {"series_instance_uid", "1.2.3.4.5.3"},
+            {"split_label", ""},
+            {"reason", "only one"}}},
           {"axial_t1", {{"used", false}, {"reason", "no axial T1 series"}}}}}}},
       {"sides",
        {{"left", SideJson(6.14, 21.26, 98.4, "none", "normal")},
@@ -324,7 +332,9 @@ TEST(Report, HtmlIsSelfContainedAndCarriesTheResultNumbers) {
        {"PID-0042", "DOE, JANE", "1980-01-31", "2026-11-24", "ACC-77", "1.2.3.4.5",
         "MRI PELVIS &lt;HAMSTRING&gt;", "Partial tear", "Normal", "thick_tendon_mm",
         "no axial T1 series", "tendon course followed over 44 mm only",
-        "the folder holds 2 studies", "Posterior view", "Axial at the tip"}) {
+        "the folder holds 2 studies", "Posterior view", "Axial at the tip",
+        "Series 3 (PD FS AX): 1 missing slice(s)",
+        "Series 3 (PD FS AX): 1 slice missing at 42 mm"}) {
     EXPECT_NE(html.find(text), std::string::npos) << text;
   }
   EXPECT_EQ(html.find("<HAMSTRING>"), std::string::npos);  // DICOM text is escaped

@@ -529,9 +529,11 @@ ReportPage ComposeReportHtml(const json& result, const fs::path& outDir,
   ProfileChart(h, r);
   FiguresSection(h, r, outDir, options, page.warnings);
   if (forPrint) {
-    h << "<p class=\"print-only note\">The interactive 3D view of the meshes is in report.html "
-         "(open it in a "
-         "browser).</p>\n";
+    const json* meshes = At(r, "outputs/meshes");
+    if (meshes && meshes->is_array() && !meshes->empty()) {
+      h << "<p class=\"print-only note\">The interactive 3D view of the meshes is in report.html "
+           "(open it in a browser).</p>\n";
+    }
   } else {
     ViewerSection(h, r, outDir, options, page);
   }

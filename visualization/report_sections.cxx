@@ -424,6 +424,32 @@ std::vector<QcItem> CollectQc(const json& r, const std::vector<std::string>& rep
       }
     }
   }
+  // Gaps and other problems of the series the analysis used (missing slices, irregular spacing).
+  const json* used = At(r, "study/series_used");
+  const json* all = At(r, "study/series");
+  if (used && used->is_object() && all && all->is_array()) {
+    for (const json& s : *all) {
+      bool inUse = false;
+      for (const auto& [role, u] : used->items()) {
+        inUse |= !Str(s, "series_instance_uid").empty() &&
+                 Str(u, "series_instance_uid") == Str(s, "series_instance_uid") &&
+                 Str(u, "split_label") == Str(s, "split_label");
+      }
+      if (!inUse) continue;
+      const std::string name =
+          "Series " + Str(s, "series_number") + " (" + Str(s, "description") + ")";
+      const std::optional<double> missing = Num(s, "missing_slices");
+      if (missing && *missing > 0) {
+        items.push_back(
+            {"warning", name + ": " + Fmt(missing, 0) + " missing slice(s), kept as empty planes"});
+      }
+      if (const json* problems = At(s, "problems"); problems && problems->is_array()) {
+        for (const json& p : *problems) {
+          if (p.is_string()) items.push_back({"warning", name + ": " + p.get<std::string>()});
+        }
+      }
+    }
+  }
   for (const std::string& w : reportWarnings) items.push_back({"info", "Report: " + w});
   if (!pdfNote.empty()) items.push_back({"info", "Report: report.pdf not written: " + pdfNote});
   return items;
