@@ -36,6 +36,8 @@ void AddReportCommand(CLI::App& app, int* exitCode) {
                 << (outcome.viewerNote.empty() ? "" : ": " + outcome.viewerNote) << ")\n";
     }
     if (outcome.pdfWritten) std::cout << "report: " << (dir / "report.pdf").string() << "\n";
+    std::cout << "  html " << outcome.htmlBytes << " bytes in " << outcome.htmlSeconds << " s; pdf "
+              << outcome.pdfBytes << " bytes in " << outcome.pdfSeconds << " s\n";
     for (const std::string& w : outcome.warnings) std::cout << "  warning: " << w << "\n";
     *exitCode = outcome.htmlWritten ? kExitOk : kExitProcessingFailure;
   });

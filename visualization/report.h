@@ -20,7 +20,7 @@ struct ReportOptions {
   // Chromium executable; empty: FindChromium().
   std::filesystem::path chromium;
   double pdfTimeoutS = 120;  // Chromium is killed (its whole process group) after this
-  // Meshes are decimated to at most this many triangles each before embedding (size of the HTML).
+  // Meshes are decimated to at most this many triangles each (bone: half) before embedding.
   std::size_t maxTrianglesPerMesh = 60000;
   std::size_t maxImageBytes = 20u << 20;  // larger PNGs are not embedded
 };

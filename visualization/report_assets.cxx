@@ -48,7 +48,9 @@ ul.qc li{margin:2px 0}
 .figs{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:10px}
 .figs.three{grid-template-columns:repeat(3,minmax(0,1fr))}
 figure{margin:0;border:1px solid var(--line);padding:6px;background:#fff}
-figure img{width:100%;height:auto;display:block;background:#000}
+figure img{width:100%;height:auto;display:block;background:#000;cursor:zoom-in}
+.figs figure.zoom{grid-column:1/-1}
+.figs figure.zoom img{cursor:zoom-out}
 figcaption{font-size:12px;color:var(--muted);margin-top:4px}
 .missing{border:1px dashed #9aa3ad;color:#4a525b;padding:28px 12px;text-align:center;background:#f7f8fa;font-size:12.5px}
 .chart{width:100%;max-width:760px;height:auto}
@@ -76,7 +78,8 @@ footer{margin-top:24px;border-top:1px solid var(--line);padding-top:6px;font-siz
  tr,figure,.grade,.grades,.keep,.rule,svg{break-inside:avoid;page-break-inside:avoid}
  thead{display:table-header-group}
  .figs{gap:6px}
- figure img{max-height:115mm;object-fit:contain}
+ figure img{width:auto;max-width:100%;max-height:125mm;margin:0 auto}
+ .figs figure.wide{grid-column:1/-1}
  pre.params{font-size:7.5pt}
 }
 )CSS";
@@ -187,6 +190,7 @@ const char* const kViewerScript = R"JS(
       cam.setPosition(c[0] + 500 * d[0], c[1] + 500 * d[1], c[2] + 500 * d[2]);
       cam.setViewUp(0, name === 'inferior' ? -1 : 0, name === 'inferior' ? 0 : 1);  // feet view: anterior up
       renderer.resetCamera();
+      cam.zoom(1.3);  // resetCamera leaves a wide margin around the bounds
       renderWindow.render();
       if (viewLabel) viewLabel.textContent = 'View ' + viewNames[name];
     }

@@ -1,6 +1,7 @@
 // report.html sections that embed files (key images, renders, meshes and the vtk.js viewer) and
 // the QC and software sections; plus the tolerant JSON readers the whole page uses.
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -93,8 +94,9 @@ bool ResolveOutput(const fs::path& outDir, const std::string& rel, fs::path& out
   return true;
 }
 
+// `landscape`: a PNG at least 1.4 times as wide as tall (both sides in one key image).
 std::optional<std::string> ImageDataUri(const fs::path& outDir, const std::string& rel,
-                                        std::size_t maxBytes, std::string& why) {
+                                        std::size_t maxBytes, std::string& why, bool& landscape) {
   fs::path path;
   if (!ResolveOutput(outDir, rel, path, why)) return std::nullopt;
   std::error_code ec;
@@ -117,7 +119,15 @@ std::optional<std::string> ImageDataUri(const fs::path& outDir, const std::strin
     return std::nullopt;
   }
   const char* mime = nullptr;
-  if (bytes.size() > 8 && bytes.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0) mime = "image/png";
+  if (bytes.size() > 24 && bytes.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0) {
+    mime = "image/png";
+    auto be32 = [&](std::size_t at) {
+      std::uint32_t v = 0;
+      for (std::size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(bytes[at + i]);
+      return v;
+    };
+    landscape = be32(16) >= 1.4 * be32(20);
+  }
   if (bytes.size() > 3 && bytes.compare(0, 3, "\xff\xd8\xff") == 0) mime = "image/jpeg";
   if (!mime) {
     why = "file " + rel + " is not a PNG or JPEG image";
@@ -153,11 +163,13 @@ void FigureHtml(std::ostringstream& h, const Figure& f, const fs::path& outDir,
                 const ReportOptions& options, std::vector<std::string>& warnings) {
   std::string why = "not produced by the rendering stage";
   std::optional<std::string> uri;
+  bool landscape = false;
   if (f.listed) {
-    uri = ImageDataUri(outDir, f.file, options.maxImageBytes, why);
+    uri = ImageDataUri(outDir, f.file, options.maxImageBytes, why, landscape);
     if (!uri) warnings.push_back("image " + f.file + " not embedded: " + why);
   }
-  h << "<figure>";
+  // Wide key images (both sides side by side) take the full width in print, to stay legible.
+  h << (landscape && f.kind != "render" ? "<figure class=\"wide\">" : "<figure>");
   if (uri) {
     h << "<img src=\"" << *uri << "\" alt=\"" << HtmlEscape(f.title) << "\">";
   } else {
@@ -210,7 +222,10 @@ void FiguresSection(std::ostringstream& h, const json& r, const fs::path& outDir
     }
     h << "</div>\n";
   }
-  h << "</section>\n";
+  // Screen: a click on an image shows it across the whole width.
+  h << "<script>document.querySelectorAll('.figs figure img').forEach(function (i) {"
+       "i.addEventListener('click', function () { i.parentNode.classList.toggle('zoom'); }); });"
+       "</script>\n</section>\n";
 }
 
 namespace {
@@ -308,7 +323,10 @@ void ViewerSection(std::ostringstream& h, const json& r, const fs::path& outDir,
       continue;
     }
     try {
-      const ViewerMesh m = LoadViewerMesh(path, options.maxTrianglesPerMesh);
+      // Bone is context: half the triangle budget of the tendon and tear surfaces.
+      const std::size_t budget =
+          structure == "bone" ? options.maxTrianglesPerMesh / 2 : options.maxTrianglesPerMesh;
+      const ViewerMesh m = LoadViewerMesh(path, budget);
       const MeshStyle style = StyleOf(structure);
       std::string label = structure.empty() ? "surface" : structure;
       label[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(label[0])));
