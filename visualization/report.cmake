@@ -1,5 +1,8 @@
 # The per-study report (report.html, report.pdf): its own library, kept apart from the renderer.
+# VTK:: targets only; VTK_LIBRARIES is left as the renderer's find_package set it.
+set(_ischia_vtk_libraries "${VTK_LIBRARIES}")
 find_package(VTK 9.1 REQUIRED COMPONENTS CommonCore CommonDataModel FiltersCore IOXML IOGeometry)
+set(VTK_LIBRARIES "${_ischia_vtk_libraries}")
 add_library(ischia_report STATIC
   ${CMAKE_CURRENT_LIST_DIR}/report.cxx
   ${CMAKE_CURRENT_LIST_DIR}/report_html.cxx
