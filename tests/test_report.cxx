@@ -360,7 +360,10 @@ TEST(Report, HtmlIsSelfContainedAndCarriesTheResultNumbers) {
 
 TEST(Report, MeshesAreEmbeddedForTheViewerAndBadOnesReported) {
   TempDir dir("ischia-report-mesh");
-  const json r = ResultWithOutputs(dir.path);
+  json r = ResultWithOutputs(dir.path);
+  // A structure name that tries to close the script element.
+  r["outputs"]["meshes"].push_back(
+      {{"file", "meshes/bone_left.vtp"}, {"structure", "</script><b>x"}, {"side", "left"}});
   ischia::ReportOptions options;
   options.writePdf = false;
   options.maxTrianglesPerMesh = 500;
@@ -386,7 +389,8 @@ TEST(Report, MeshesAreEmbeddedForTheViewerAndBadOnesReported) {
   ASSERT_NE(start, std::string::npos);
   const auto open = html.find('>', start) + 1;
   const json meshes = json::parse(html.substr(open, html.find("</script>", open) - open));
-  ASSERT_EQ(meshes["meshes"].size(), 3u);
+  ASSERT_EQ(meshes["meshes"].size(), 4u);
+  EXPECT_EQ(html.find("</script><b>x"), std::string::npos);
   for (const json& m : meshes["meshes"]) {
     const std::string label = m["label"];
     const std::size_t trianglesBytes = m["triangles"].get<std::string>().size() * 3 / 4;

@@ -305,8 +305,10 @@ void ViewerSection(std::ostringstream& h, const json& r, const fs::path& outDir,
   }
   std::string lower = bundle;
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (lower.find("</script") != std::string::npos) {
-    unavailable("the vtk.js bundle contains '</script' and cannot be inlined");
+  // Inside <script>, "</script" would end the element and "<script" (after "<!--") would keep it
+  // open.
+  if (lower.find("</script") != std::string::npos || lower.find("<script") != std::string::npos) {
+    unavailable("the vtk.js bundle contains '<script' or '</script' and cannot be inlined");
     return;
   }
 
@@ -367,8 +369,9 @@ void ViewerSection(std::ostringstream& h, const json& r, const fs::path& outDir,
       scalarLabel = "local thickness (mm)";
   }
   std::string meshJson = data.dump(-1, ' ', false, json::error_handler_t::replace);
-  for (std::size_t p = 0; (p = meshJson.find("</", p)) != std::string::npos; p += 3) {
-    meshJson.replace(p, 2, "<\\/");
+  // '<' occurs only inside JSON strings (labels): as \u003c nothing in them can close the script.
+  for (std::size_t p = 0; (p = meshJson.find('<', p)) != std::string::npos; p += 6) {
+    meshJson.replace(p, 1, "\\u003c");
   }
   page.interactive3d = true;
   const std::string version = BundleVersion(bundlePath);
