@@ -19,6 +19,7 @@ struct FrameInfo {
   std::string sopClassUid, sopInstanceUid, transferSyntaxUid;
   std::string studyInstanceUid, seriesInstanceUid, frameOfReferenceUid;
   std::string patientId, patientName, studyDate, studyDescription, accessionNumber;
+  std::string patientBirthDate, patientSex, studyTime, institutionName;
   std::string modality, seriesDescription, bodyPartExamined, patientPosition, manufacturer;
   int seriesNumber = 0, instanceNumber = 0, acquisitionNumber = 0, temporalPosition = 0;
   unsigned rows = 0, columns = 0;
@@ -100,6 +101,7 @@ struct ImageStack {
 
 struct Study {
   std::string studyInstanceUid, patientId, patientName, studyDate, studyDescription;
+  std::string patientBirthDate, patientSex, studyTime, accessionNumber, institutionName;
   std::vector<ImageStack> stacks;  // ordered by series number, then split label
 };
 

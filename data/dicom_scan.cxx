@@ -37,7 +37,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(
     hasGeometry, position, orientation, pixelSpacing, sliceThickness, spacingBetweenSlices,
     repetitionTime, echoTime, inversionTime, flipAngle, echoNumber, hasBValue, bValue,
     diffusionDirection, scanningSequence, sequenceVariant, scanOptions, sequenceName, imageType,
-    rescaleSlope, rescaleIntercept)
+    rescaleSlope, rescaleIntercept, patientBirthDate, patientSex, studyTime, institutionName)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SkippedFile, path, reason)
 
 namespace {
@@ -200,6 +200,10 @@ void ReadCommonTags(const TagReader& t, const gdcm::DataSet& ds, FrameInfo& f) {
   f.studyDate = s(0x0008, 0x0020);
   f.studyDescription = s(0x0008, 0x1030);
   f.accessionNumber = s(0x0008, 0x0050);
+  f.patientBirthDate = s(0x0010, 0x0030);
+  f.patientSex = s(0x0010, 0x0040);
+  f.studyTime = s(0x0008, 0x0030);
+  f.institutionName = s(0x0008, 0x0080);
   f.modality = s(0x0008, 0x0060);
   f.seriesDescription = s(0x0008, 0x103e);
   f.bodyPartExamined = s(0x0018, 0x0015);

@@ -206,6 +206,11 @@ std::vector<Study> BuildStudies(const std::vector<FrameInfo>& frames) {
     study.patientName = any.patientName;
     study.studyDate = any.studyDate;
     study.studyDescription = any.studyDescription;
+    study.patientBirthDate = any.patientBirthDate;
+    study.patientSex = any.patientSex;
+    study.studyTime = any.studyTime;
+    study.accessionNumber = any.accessionNumber;
+    study.institutionName = any.institutionName;
 
     for (auto& [seriesUid, seriesFrames] : seriesMap) {
       // Which dimensions vary inside this series decides both the split and its label.

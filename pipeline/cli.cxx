@@ -16,6 +16,7 @@ int RunCli(int argc, char** argv) {
   AddDemoCommand(app, &exitCode);
   AddRunCommand(app, &exitCode);
   AddBatchCommands(app, &exitCode);
+  AddReportCommand(app, &exitCode);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

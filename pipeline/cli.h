@@ -22,6 +22,7 @@ void AddPhantomCommand(CLI::App& app, int* exitCode);
 void AddDemoCommand(CLI::App& app, int* exitCode);
 void AddRunCommand(CLI::App& app, int* exitCode);
 void AddBatchCommands(CLI::App& app, int* exitCode);  // batch, merge, cohort
+void AddReportCommand(CLI::App& app, int* exitCode);
 
 int RunCli(int argc, char** argv);
 

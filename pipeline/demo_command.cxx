@@ -60,7 +60,7 @@ void AddDemoCommand(CLI::App& app, int* exitCode) {
                  "coronal STIR, 3-plane localizer)\n"
               << "  study/truth/    its ground truth (truth.json, labels.nii.gz)\n"
               << "  inspect.txt     what ischia inspect found (inspect.json for machines)\n"
-              << "  run/            ischia run's result.json and labels.nii.gz\n";
+              << "  run/            ischia run's result.json, labels.nii.gz, report.html and report.pdf\n";
     *exitCode = kExitOk;
   });
 }

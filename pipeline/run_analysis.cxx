@@ -16,6 +16,7 @@
 #include "nifti_io.h"
 #include "ischia/version.h"
 #include "preprocess.h"
+#include "report.h"
 #include "run_config.h"
 #include "series_selection.h"
 #include "threading.h"
@@ -77,7 +78,9 @@ json SeriesJson(const ImageStack& s) {
           {"split_label", s.splitLabel},
           {"role_reason", s.roleReason},
           {"orientation", s.OrientationName()},
-          {"slices", s.NumberOfSlices()}};
+          {"slices", s.NumberOfSlices()},
+          {"missing_slices", s.missingSlices},
+          {"problems", s.problems}};
 }
 
 json NotFoundSides(const std::string& reason) {
@@ -255,6 +258,8 @@ int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
   // Stale outputs of an earlier run must not pass for this run's: result.json is written last.
   fs::remove(options.outDir / "result.json", ec);
   fs::remove(options.outDir / "labels.nii.gz", ec);
+  fs::remove(options.outDir / "report.html", ec);
+  fs::remove(options.outDir / "report.pdf", ec);
   const int threads = ConfigureThreads(options.threads);
 
   StageTimes times;
@@ -295,6 +300,15 @@ int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
     }
     json& js = result["study"];
     js["study_instance_uid"] = study->studyInstanceUid;
+    js["patient_name"] = study->patientName;
+    js["patient_id"] = study->patientId;
+    js["patient_birth_date"] = study->patientBirthDate;
+    js["patient_sex"] = study->patientSex;
+    js["study_date"] = study->studyDate;
+    js["study_time"] = study->studyTime;
+    js["accession_number"] = study->accessionNumber;
+    js["study_description"] = study->studyDescription;
+    js["institution_name"] = study->institutionName;
     js["series"] = json::array();
     for (const ImageStack& s : study->stacks) js["series"].push_back(SeriesJson(s));
 
@@ -409,6 +423,16 @@ int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
     result["error"] = {{"code", "internal_error"}, {"message", e.what()}};
     result["sides"] = NotFoundSides(std::string("study not analysed: ") + e.what());
   }
+  // The report (report.pdf, report.html) from the in-memory result, before result.json.
+  result["timings_s"] = times.ToJson();
+  times.Time("report", [&] {
+    ReportOptions report;
+    report.writePdf = config.report.pdf && !options.noPdf;
+    report.pdfTimeoutS = config.report.pdfTimeoutS;
+    const ReportOutcome outcome = WriteReport(result, options.outDir, report);
+    result["report"] = outcome.ToJson();
+    for (const std::string& w : outcome.warnings) result["warnings"].push_back("report: " + w);
+  });
   json timings = times.ToJson();
   timings["total"] =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - totalStart).count();

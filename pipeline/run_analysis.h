@@ -14,6 +14,7 @@ struct RunOptions {
   std::filesystem::path outDir;
   int threads = 0;  // <= 0: hardware concurrency
   std::optional<std::filesystem::path> configPath;
+  bool noPdf = false;  // --no-pdf: no report.pdf whatever the config says
 };
 
 // Runs the analysis and writes result.json atomically; returns the exit code (0 analysed,

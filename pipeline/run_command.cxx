@@ -19,6 +19,8 @@ void AddRunCommand(CLI::App& app, int* exitCode) {
   cmd->add_option("--threads", options->threads, "Threads for ITK and OpenMP (0: all cores)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--config", *config, "JSON file overriding the default parameters");
+  cmd->add_flag("--no-pdf", options->noPdf,
+                "Write report.html only (no report.pdf, no Chromium); config key report.pdf");
   cmd->callback([=] {
     if (!config->empty()) options->configPath = *config;
     nlohmann::json result;

@@ -44,7 +44,8 @@ nlohmann::json RunConfigToJson(const RunConfig& c) {
                  {{"thick_tendon_mm", c.analysis.grade.thickTendonMm},
                   {"thickness_asymmetry_ratio", c.analysis.grade.thicknessAsymmetryRatio},
                   {"signal_ratio_tendinopathy", c.analysis.grade.signalRatioTendinopathy},
-                  {"oedema_volume_mm3", c.analysis.grade.oedemaVolumeMm3}}}}}};
+                  {"oedema_volume_mm3", c.analysis.grade.oedemaVolumeMm3}}}}},
+              {"report", {{"pdf", c.report.pdf}, {"pdf_timeout_s", c.report.pdfTimeoutS}}}};
 }
 
 namespace {
@@ -111,12 +112,15 @@ RunConfig RunConfigFromJson(const json& j) {
   c.analysis.grade.thicknessAsymmetryRatio = gr["thickness_asymmetry_ratio"].get<double>();
   c.analysis.grade.signalRatioTendinopathy = gr["signal_ratio_tendinopathy"].get<double>();
   c.analysis.grade.oedemaVolumeMm3 = gr["oedema_volume_mm3"].get<double>();
+  c.report.pdf = merged["report"]["pdf"].get<bool>();
+  c.report.pdfTimeoutS = merged["report"]["pdf_timeout_s"].get<double>();
   if (c.bodyMask.otsuClasses < 2 || c.biasField.iterationsPerLevel.empty() ||
       c.standardisation.histogramBins < 16 || c.bodyMask.histogramBins < 16) {
     throw std::invalid_argument(
         "config: otsu_classes >= 2, histogram_bins >= 16 and at least "
         "one bias-field level are required");
   }
+  if (!(c.report.pdfTimeoutS > 0)) throw std::invalid_argument("config: report.pdf_timeout_s must be > 0");
   return c;
 }
 

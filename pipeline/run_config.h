@@ -15,6 +15,10 @@ struct RunConfig {
   BiasCorrectionParameters biasField;
   StandardisationParameters standardisation;
   HamstringAnalysisParameters analysis;  // stages 3-6, grade thresholds included
+  struct Report {
+    bool pdf = true;            // report.pdf through headless Chromium (batch runs may skip it)
+    double pdfTimeoutS = 120;   // Chromium is killed after this
+  } report;
 };
 
 // Defaults overridden by the keys of `j`; throws std::invalid_argument naming an unknown key or a

@@ -427,9 +427,13 @@ TEST(RunCli, ProstateStudyFailsCleanlyWithAResult) {
   }
   EXPECT_TRUE(r["timings_s"].contains("scan"));
   ExpectNoSideAnalysed(r);
+  // The result and the report that says why (a failed study gets one too); no temporary file.
   for (const auto& e : fs::directory_iterator(out.path)) {
-    EXPECT_EQ(e.path().filename(), "result.json") << "leftover " << e.path();
+    const std::string name = e.path().filename().string();
+    EXPECT_TRUE(name == "result.json" || name == "report.html" || name == "report.pdf")
+        << "leftover " << e.path();
   }
+  EXPECT_EQ(r["report"]["html"], "report.html");
 }
 
 TEST(RunCli, MissingStudyOrUsageExitsTwo) {
