@@ -15,6 +15,8 @@ int RunCli(int argc, char** argv) {
   AddPhantomCommand(app, &exitCode);
   AddDemoCommand(app, &exitCode);
   AddRunCommand(app, &exitCode);
+  AddRenderCommand(app, &exitCode);
+  AddViewCommand(app, &exitCode);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

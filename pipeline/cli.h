@@ -21,6 +21,8 @@ void AddInspectCommand(CLI::App& app, int* exitCode);
 void AddPhantomCommand(CLI::App& app, int* exitCode);
 void AddDemoCommand(CLI::App& app, int* exitCode);
 void AddRunCommand(CLI::App& app, int* exitCode);
+void AddRenderCommand(CLI::App& app, int* exitCode);
+void AddViewCommand(CLI::App& app, int* exitCode);
 
 int RunCli(int argc, char** argv);
 

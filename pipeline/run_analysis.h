@@ -14,6 +14,7 @@ struct RunOptions {
   std::filesystem::path outDir;
   int threads = 0;  // <= 0: hardware concurrency
   std::optional<std::filesystem::path> configPath;
+  bool render = true;  // 3D renders and key images (meshes are always written)
 };
 
 // Runs the analysis and writes result.json atomically; returns the exit code (0 analysed,
