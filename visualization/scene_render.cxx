@@ -188,7 +188,7 @@ SceneActors PopulateScene(vtkRenderer* renderer, const SceneContent& c) {
 
   auto bar = vtkSmartPointer<vtkScalarBarActor>::New();
   bar->SetLookupTable(lut);
-  bar->SetTitle("Tendon thickness (mm)");
+  bar->SetTitle(c.compactLegend ? "Thickness\n(mm)" : "Tendon thickness (mm)");
   bar->SetNumberOfLabels(4);
   bar->SetLabelFormat("%.0f");
   bar->SetPosition(0.86, 0.30);
@@ -204,9 +204,10 @@ SceneActors PopulateScene(vtkRenderer* renderer, const SceneContent& c) {
   bar->GetLabelTextProperty()->SetShadow(true);
   renderer->AddActor2D(bar);
   s.colourBar = bar;
-  AddSwatch(renderer, 0.80, 0.24, colours::kTear, "tear (fluid)");
-  AddSwatch(renderer, 0.80, 0.20, colours::kNotMeasured, "tendon, not measured");
-  AddSwatch(renderer, 0.80, 0.16, colours::kBone, "ischium");
+  const double x = c.compactLegend ? 0.74 : 0.80;
+  AddSwatch(renderer, x, 0.24, colours::kTear, "tear (fluid)");
+  AddSwatch(renderer, x, 0.20, colours::kNotMeasured, c.compactLegend ? "not measured" : "tendon, not measured");
+  AddSwatch(renderer, x, 0.16, colours::kBone, "ischium");
   return s;
 }
 

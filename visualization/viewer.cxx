@@ -164,6 +164,7 @@ void RunViewer(const ViewerInput& in, const std::optional<fs::path>& screenshot,
   content.window = WindowFromPercentiles(*content.planeImage, nullptr, 0.5, 99.5);
   content.tipLeft = in.tipLeft, content.tipRight = in.tipRight;
   content.thicknessMaxMm = in.thicknessMaxMm;
+  content.compactLegend = true;
   const SceneActors actors = PopulateScene(scene, content);
   SetSceneCamera(scene, actors, 0, 20);
   AddOrientationCube(win, scene, {0.0, 0.0, 0.08, 0.16});
@@ -175,7 +176,7 @@ void RunViewer(const ViewerInput& in, const std::optional<fs::path>& screenshot,
   vtkNew<vtkImageActor> slice2d, slice3d;
   slice2d->GetProperty()->SetInterpolationTypeToLinear();
   slice3d->GetProperty()->SetInterpolationTypeToLinear();
-  slice3d->GetProperty()->SetOpacity(0.85);
+  slice3d->GetProperty()->SetOpacity(0.7);
   slice->AddActor(slice2d);
   scene->AddActor(slice3d);
   TextStyle info;
@@ -218,8 +219,9 @@ void RunViewer(const ViewerInput& in, const std::optional<fs::path>& screenshot,
     slice2d->SetInputData(s.picture);
     slice3d->SetInputData(s.picture);
     Place(slice3d, s.grid);
+    const Vec3 mid = s.grid.Point(0.5 * (s.grid.nu - 1), 0.5 * (s.grid.nv - 1));
     infoText->SetInput(("Axial slice " + std::to_string(k + 1) + " / " + std::to_string(nz) +
-                        "   z " + Mm(s.grid.origin[2]) + " mm\nradiological: patient's right on "
+                        "   z " + Mm(mid[2]) + " mm\nradiological: patient's right on "
                         "the left; bone yellow, tendon green, tear magenta")
                            .c_str());
     if (first) {

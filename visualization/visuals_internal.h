@@ -31,6 +31,7 @@ struct SceneContent {
   std::string planeImageName;
   std::optional<Vec3> tipLeft, tipRight;
   double thicknessMaxMm = 15;  // colour scale upper end
+  bool compactLegend = false;  // short legend texts (narrow viewports)
 };
 
 struct SceneActors {
