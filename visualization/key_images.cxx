@@ -42,6 +42,7 @@ struct PanelContent {
   std::vector<vtkSmartPointer<vtkProp>> props;  // world props (picture-plane mm)
   std::vector<vtkSmartPointer<vtkProp>> texts;  // 2-D props
   std::array<std::string, 4> edges;             // orientation letters: top, bottom, left, right
+  double edgeY = 0.5;                           // height of the left / right letters
 };
 
 TextStyle Text(int size, Rgb colour = colours::kText, int h = 0, int v = 0, bool bold = false) {
@@ -89,8 +90,8 @@ void RenderPanels(const std::vector<PanelContent>& panels, int panelWidthPx,
     r->AddActor(picture);
     for (const auto& prop : p.props) r->AddViewProp(prop);
     for (const auto& prop : p.texts) r->AddViewProp(prop);
-    r->AddActor2D(ViewportText(p.edges[2], 0.015, 0.5, Text(18, {1, 1, 0.6}, 0, 1, true)));
-    r->AddActor2D(ViewportText(p.edges[3], 0.985, 0.5, Text(18, {1, 1, 0.6}, 2, 1, true)));
+    r->AddActor2D(ViewportText(p.edges[2], 0.015, p.edgeY, Text(18, {1, 1, 0.6}, 0, 1, true)));
+    r->AddActor2D(ViewportText(p.edges[3], 0.985, p.edgeY, Text(18, {1, 1, 0.6}, 2, 1, true)));
     vtkCamera* cam = r->GetActiveCamera();
     const double cx = 0.5 * (p.grid.nu - 1) * p.grid.pixelMm, cy = 0.5 * (p.grid.nv - 1) * p.grid.pixelMm;
     cam->ParallelProjectionOn();
@@ -344,6 +345,7 @@ json WriteKeyImages(const StudyVisualsInput& in, const fs::path& dir, const std:
     p.picture = GreyPicture(SamplePlane(img, p.grid), p.grid, window);
     AddContours(p, *in.labels);
     p.edges = {"S", "I", "R", "L"};
+    p.edgeY = 0.3;  // below the level marks
     const std::string letter = s->side == "left" ? "L" : "R";
     p.texts.push_back(ViewportText(letter, 0.025, 0.98, Text(34, {1, 1, 1}, 0, 2, true)));
     const double tiltDeg = std::atan(line.b) * 180 / M_PI;

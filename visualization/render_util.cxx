@@ -4,7 +4,6 @@
 #include <vtkCallbackCommand.h>
 #include <vtkCamera.h>
 #include <vtkCellArray.h>
-#include <vtkCleanPolyData.h>
 #include <vtkContourFilter.h>
 #include <vtkStripper.h>
 #include <vtkAlgorithmOutput.h>
@@ -84,13 +83,8 @@ vtkSmartPointer<vtkActor2D> ContourActor(const std::vector<float>& indicator, co
   vtkNew<vtkContourFilter> contour;
   contour->SetInputData(img);
   contour->SetValue(0, 0.5);
-  vtkNew<vtkCleanPolyData> clean;  // merge near-coincident points: no sub-pixel segments
-  clean->SetInputConnection(contour->GetOutputPort());
-  clean->ToleranceIsAbsoluteOn();
-  clean->SetAbsoluteTolerance(0.2 * plane.pixelMm);
-  clean->ConvertLinesToPointsOff();
-  vtkNew<vtkStripper> strip;
-  strip->SetInputConnection(clean->GetOutputPort());
+  vtkNew<vtkStripper> strip;  // segments joined into polylines
+  strip->SetInputConnection(contour->GetOutputPort());
   return Overlay2D(strip->GetOutputPort(), nullptr, colour, lineWidth);
 }
 

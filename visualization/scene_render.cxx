@@ -8,10 +8,12 @@
 #include <vtkPolyDataMapper2D.h>
 #include <vtkProperty.h>
 #include <vtkProperty2D.h>
+#include <vtkProperty2D.h>
 #include <vtkTextProperty.h>
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "visuals_internal.h"
 
@@ -85,6 +87,7 @@ void AddSwatch(vtkRenderer* r, double x, double y, const Rgb& colour, const std:
   r->AddActor2D(swatch);
   TextStyle st;
   st.size = 16;
+  st.background = 0.45;
   r->AddActor2D(ViewportText(text, x + 0.02, y, st));
 }
 
@@ -176,15 +179,23 @@ SceneActors PopulateScene(vtkRenderer* renderer, const SceneContent& c) {
                   Mm(tipZ - s.axialZ) + " mm below them";
   }
 
-  // Patient left / right beside the structures.
+  // Patient left / right above each side's structures (readable from every view).
   TextStyle big;
   big.size = 30;
   big.bold = true;
   big.hAlign = 1;
   big.vAlign = 1;
-  const double yText = std::max(tipY, b[3]) + 5;
-  renderer->AddActor2D(WorldText("R", {b[0] - 18, yText, tipZ}, big));
-  renderer->AddActor2D(WorldText("L", {b[1] + 18, yText, tipZ}, big));
+  for (const std::string side : {"left", "right"}) {
+    double x0 = 1e30, x1 = -1e30;
+    for (const auto& [name, poly] : c.surfaces) {
+      if (!poly || poly->GetNumberOfPoints() == 0 || name.substr(name.find('_') + 1) != side) continue;
+      x0 = std::min(x0, poly->GetBounds()[0]), x1 = std::max(x1, poly->GetBounds()[1]);
+    }
+    const auto& tip = side == "left" ? c.tipLeft : c.tipRight;
+    double x = x0 <= x1 ? 0.5 * (x0 + x1) : tip ? (*tip)[0] : std::numeric_limits<double>::quiet_NaN();
+    if (std::isnan(x)) x = side == "left" ? b[1] + 15 : b[0] - 15;
+    renderer->AddActor2D(WorldText(side == "left" ? "L" : "R", {x, tipY, b[5] + 14}, big));
+  }
 
   auto bar = vtkSmartPointer<vtkScalarBarActor>::New();
   bar->SetLookupTable(lut);
@@ -196,6 +207,9 @@ SceneActors PopulateScene(vtkRenderer* renderer, const SceneContent& c) {
   bar->SetHeight(0.50);
   bar->SetBarRatio(0.3);
   bar->UnconstrainedFontSizeOn();
+  bar->DrawBackgroundOn();
+  bar->GetBackgroundProperty()->SetColor(0, 0, 0);
+  bar->GetBackgroundProperty()->SetOpacity(0.45);
   bar->GetTitleTextProperty()->SetFontSize(16);
   bar->GetTitleTextProperty()->SetItalic(false);
   bar->GetTitleTextProperty()->SetShadow(true);
