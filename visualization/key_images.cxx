@@ -258,7 +258,7 @@ json WriteKeyImages(const StudyVisualsInput& in, const fs::path& dir, const std:
       json js = {{"slice_index", k}, {"z_mm", onSlice[2]}};
       if (s->found) {
         const double below = s->tipLps[2] - onSlice[2];
-        where << Title(s->side) << " side   slice " << k << "   z " << Mm(onSlice[2]) << " mm\n"
+        where << Title(s->side) << " side   image " << k + 1 << " of " << img.GetLargestPossibleRegion().GetSize()[2] << "   z " << Mm(onSlice[2]) << " mm\n"
               << Mm(std::fabs(below)) << (below >= 0 ? " mm below" : " mm above") << " the tip";
         js["below_tip_mm"] = s->tipLps[2] - onSlice[2];
         if (s->tendonFound) {

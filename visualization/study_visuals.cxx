@@ -135,6 +135,10 @@ StudyVisualsOutput WriteVisuals(const StudyVisualsInput& in, const fs::path& out
   scene.planeImageName = in.anatomy ? in.anatomyName : in.fluidName;
   scene.window = WindowFromPercentiles(*scene.planeImage, in.body, 0.5, 99.5);
   Timed(out.timingsS, "renders", [&] {
+    if (scene.surfaces.empty() && !scene.tipLeft && !scene.tipRight) {
+      out.warnings.push_back("3D renders skipped: no tuberosity found and nothing segmented");
+      return;
+    }
     try {
       for (auto& j : WriteSceneRenders(scene, outDir / "renders", "renders")) out.images.push_back(j);
     } catch (const std::exception& e) {
