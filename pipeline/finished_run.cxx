@@ -37,7 +37,8 @@ SideOverlay SideFromJson(const std::string& name, const json& s) {
     sec.thicknessMm = m.value("thickness_mm", 0.0);
     sec.widthMm = m.value("width_mm", 0.0);
     sec.csaMm2 = m.value("csa_mm2", 0.0);
-    const json tc = m.value("thickness_caliper_mm", json()), wc = m.value("width_caliper_mm", json());
+    const json tc = m.value("thickness_caliper_mm", json()),
+               wc = m.value("width_caliper_mm", json());
     if (tc.is_array() && tc.size() == 2) sec.thicknessCaliperLps = {Point(tc[0]), Point(tc[1])};
     if (wc.is_array() && wc.size() == 2) sec.widthCaliperLps = {Point(wc[0]), Point(wc[1])};
     o.profile.push_back(sec);
@@ -74,7 +75,8 @@ FinishedRun LoadFinishedRun(const fs::path& outDir, const std::optional<fs::path
     throw InputError("the run in " + outDir.string() + " did not succeed (status " +
                      run.result.value("status", std::string("?")) + "): nothing to show");
   }
-  if (!fs::exists(outDir / "labels.nii.gz")) throw InputError(outDir.string() + " has no labels.nii.gz");
+  if (!fs::exists(outDir / "labels.nii.gz"))
+    throw InputError(outDir.string() + " has no labels.nii.gz");
   try {
     run.labels = ReadLabelNifti(outDir / "labels.nii.gz");
   } catch (const std::exception& e) {
@@ -83,7 +85,8 @@ FinishedRun LoadFinishedRun(const fs::path& outDir, const std::optional<fs::path
   const json study = run.result.value("study", json::object());
   const fs::path dir = studyDir ? *studyDir : fs::path(study.value("study_dir", std::string()));
   if (dir.empty() || !fs::exists(dir)) {
-    throw InputError("the study folder " + (dir.empty() ? std::string("(not in result.json)") : dir.string()) +
+    throw InputError("the study folder " +
+                     (dir.empty() ? std::string("(not in result.json)") : dir.string()) +
                      " is not there: give it with --study DIR");
   }
   const std::vector<Study> studies = BuildStudies(ScanDicomFolder(dir).frames);
@@ -91,14 +94,16 @@ FinishedRun LoadFinishedRun(const fs::path& outDir, const std::optional<fs::path
   const ImageStack* fluid = FindStack(studies, used.value("axial_fluid_sensitive", json::object()));
   if (!fluid) {
     throw InputError(dir.string() + " does not hold the analysed axial fluid-sensitive series " +
-                     used.value("axial_fluid_sensitive", json::object()).value("series_instance_uid", std::string()));
+                     used.value("axial_fluid_sensitive", json::object())
+                         .value("series_instance_uid", std::string()));
   }
   run.fluid = ReadStackVolume(*fluid);
   run.fluidName = fluid->seriesDescription.empty() ? "fluid-sensitive" : fluid->seriesDescription;
   bool sameOrigin = true;
   for (int i = 0; i < 3; ++i)
     sameOrigin &= std::fabs(run.fluid->GetOrigin()[i] - run.labels->GetOrigin()[i]) < 0.1;
-  if (run.fluid->GetLargestPossibleRegion() != run.labels->GetLargestPossibleRegion() || !sameOrigin) {
+  if (run.fluid->GetLargestPossibleRegion() != run.labels->GetLargestPossibleRegion() ||
+      !sameOrigin) {
     throw InputError("labels.nii.gz and the axial fluid-sensitive series of " + dir.string() +
                      " have different grids");
   }

@@ -43,7 +43,8 @@ void AddRenderCommand(CLI::App& app, int* exitCode) {
     o["made_by"] = "ischia render (scanner intensities, not bias-corrected)";
     WriteFileAtomically(outDir / "result.json",
                         run.result.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
-    for (const auto& w : o["warnings"]) std::cerr << "ischia: warning: " << w.get<std::string>() << "\n";
+    for (const auto& w : o["warnings"])
+      std::cerr << "ischia: warning: " << w.get<std::string>() << "\n";
     std::cout << "render: " << v.images.size() << " images, " << v.meshes.size()
               << " mesh files in " << outDir.string() << "\n";
     *exitCode = kExitOk;

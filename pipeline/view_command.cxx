@@ -10,8 +10,9 @@ namespace ischia {
 namespace fs = std::filesystem;
 
 void AddViewCommand(CLI::App& app, int* exitCode) {
-  auto* cmd = app.add_subcommand("view", "Interactive viewer of a finished run (3D scene and "
-                                         "axial slices with the labels)");
+  auto* cmd = app.add_subcommand("view",
+                                 "Interactive viewer of a finished run (3D scene and "
+                                 "axial slices with the labels)");
   auto out = std::make_shared<std::string>();
   auto study = std::make_shared<std::string>();
   auto shot = std::make_shared<std::string>();

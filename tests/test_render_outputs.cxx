@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <vtkPNGReader.h>
 #include <vtkImageData.h>
+#include <vtkPNGReader.h>
 #include <vtkPointData.h>
 
 #include <cstdlib>
@@ -50,7 +50,8 @@ json ReadJson(const fs::path& p) {
 class RenderOutputs : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new fs::path(fs::temp_directory_path() / ("ischia_render_" + std::to_string(::getpid())));
+    dir_ =
+        new fs::path(fs::temp_directory_path() / ("ischia_render_" + std::to_string(::getpid())));
     fs::remove_all(*dir_);
     PhantomOptions o;
     o.seed = 11;
@@ -62,8 +63,8 @@ class RenderOutputs : public ::testing::Test {
     GeneratePhantomStudy(o, *dir_ / "study");
     // As CI runs it: no DISPLAY (the CLI starts its own Xvfb).
     run_ = new Ran(Shell("env -u DISPLAY " ISCHIA_CLI " run '" + (*dir_ / "study").string() +
-                           "' --out '" + (*dir_ / "out").string() + "'",
-                       *dir_ / "run.log"));
+                             "' --out '" + (*dir_ / "out").string() + "'",
+                         *dir_ / "run.log"));
   }
   static void TearDownTestSuite() {
     std::error_code ec;
@@ -103,11 +104,10 @@ TEST_F(RenderOutputs, RunWritesEveryListedFileBeforeResultJson) {
     EXPECT_GE(d[0], 500) << f;
     EXPECT_GE(d[1], 500) << f;
   }
-  for (const char* f : {"renders/posterior.png", "renders/left_oblique.png",
-                        "renders/right_oblique.png", "key_images/axial_tip.png",
-                        "key_images/axial_10mm.png", "key_images/axial_20mm.png",
-                        "key_images/axial_30mm.png", "key_images/coronal_left.png",
-                        "key_images/coronal_right.png"})
+  for (const char* f :
+       {"renders/posterior.png", "renders/left_oblique.png", "renders/right_oblique.png",
+        "key_images/axial_tip.png", "key_images/axial_10mm.png", "key_images/axial_20mm.png",
+        "key_images/axial_30mm.png", "key_images/coronal_left.png", "key_images/coronal_right.png"})
     EXPECT_EQ(files.count(f), 1u) << f;
   std::set<std::string> meshes;
   for (const json& m : o["meshes"]) {
@@ -120,7 +120,8 @@ TEST_F(RenderOutputs, RunWritesEveryListedFileBeforeResultJson) {
   for (const char* s : {"left", "right"})
     for (const char* st : {"bone", "tendon"})
       for (const char* ext : {"vtp", "stl"})
-        EXPECT_EQ(meshes.count(std::string("meshes/") + st + "_" + s + "." + ext), 1u) << st << s << ext;
+        EXPECT_EQ(meshes.count(std::string("meshes/") + st + "_" + s + "." + ext), 1u)
+            << st << s << ext;
   // Every structure is either meshed or listed as skipped.
   EXPECT_EQ(o["meshes"].size() / 2 + o["skipped_structures"].size(), 6u);
 }
@@ -143,7 +144,8 @@ TEST_F(RenderOutputs, TendonMeshesLieOnTheirLabelsInPatientCoordinates) {
           LabelImage::PointType p;
           labels->TransformIndexToPhysicalPoint({{i, j, k}}, p);
           if ((p[0] > midline) != (std::string(side) == "left")) continue;
-          for (int a = 0; a < 3; ++a) b[2 * a] = std::min(b[2 * a], p[a]), b[2 * a + 1] = std::max(b[2 * a + 1], p[a]);
+          for (int a = 0; a < 3; ++a)
+            b[2 * a] = std::min(b[2 * a], p[a]), b[2 * a + 1] = std::max(b[2 * a + 1], p[a]);
         }
     ASSERT_LT(b[0], b[1]) << "no tendon voxel";
     const auto mesh = ReadSurface(Out() / "meshes" / (std::string("tendon_") + side + ".vtp"));
@@ -162,14 +164,16 @@ TEST_F(RenderOutputs, ViewScreenshotHeadlessAndClearErrorWithoutDisplay) {
   ASSERT_EQ(run_->exitCode, 0) << run_->output;
   const fs::path shot = *dir_ / "view.png";
   const Ran v = Shell("env -u DISPLAY " ISCHIA_CLI " view '" + Out().string() + "' --screenshot '" +
-                        shot.string() + "'",
-                    *dir_ / "view.log");
+                          shot.string() + "'",
+                      *dir_ / "view.log");
   EXPECT_EQ(v.exitCode, 0) << v.output;
   EXPECT_TRUE(fs::exists(shot));
-  const Ran i = Shell("env -u DISPLAY " ISCHIA_CLI " view '" + Out().string() + "'", *dir_ / "view2.log");
+  const Ran i =
+      Shell("env -u DISPLAY " ISCHIA_CLI " view '" + Out().string() + "'", *dir_ / "view2.log");
   EXPECT_EQ(i.exitCode, 2) << i.output;
   EXPECT_NE(i.output.find("DISPLAY is not set"), std::string::npos) << i.output;
-  const Ran bad = Shell(ISCHIA_CLI " view '" + (*dir_ / "nothing").string() + "'", *dir_ / "view3.log");
+  const Ran bad =
+      Shell(ISCHIA_CLI " view '" + (*dir_ / "nothing").string() + "'", *dir_ / "view3.log");
   EXPECT_EQ(bad.exitCode, 2) << bad.output;
   EXPECT_NE(bad.output.find("result.json"), std::string::npos) << bad.output;
 }
@@ -178,9 +182,10 @@ TEST_F(RenderOutputs, NoRenderAndNoXvfbStillWriteTheNumbersAndSayWhy) {
   ASSERT_EQ(run_->exitCode, 0) << run_->output;
   // A run with --no-render needs no display at all: no Xvfb on the PATH, no DISPLAY.
   const fs::path out2 = *dir_ / "out_no_render";
-  const Ran nr = Shell("env -u DISPLAY PATH=/nonexistent " ISCHIA_CLI " run '" +
-                         (*dir_ / "study").string() + "' --out '" + out2.string() + "' --no-render",
-                     *dir_ / "no_render.log");
+  const Ran nr =
+      Shell("env -u DISPLAY PATH=/nonexistent " ISCHIA_CLI " run '" + (*dir_ / "study").string() +
+                "' --out '" + out2.string() + "' --no-render",
+            *dir_ / "no_render.log");
   ASSERT_EQ(nr.exitCode, 0) << nr.output;
   json r = ReadJson(out2 / "result.json");
   EXPECT_EQ(r["outputs"]["render"], false);
@@ -189,8 +194,9 @@ TEST_F(RenderOutputs, NoRenderAndNoXvfbStillWriteTheNumbersAndSayWhy) {
   EXPECT_TRUE(r["sides"]["left"]["found"].get<bool>());
   EXPECT_FALSE(fs::exists(out2 / "renders"));
   // Rendering it later without any way to get a display: a warning, not a failure.
-  const Ran rr = Shell("env -u DISPLAY PATH=/nonexistent " ISCHIA_CLI " render '" + out2.string() + "'",
-                     *dir_ / "render.log");
+  const Ran rr =
+      Shell("env -u DISPLAY PATH=/nonexistent " ISCHIA_CLI " render '" + out2.string() + "'",
+            *dir_ / "render.log");
   ASSERT_EQ(rr.exitCode, 0) << rr.output;
   r = ReadJson(out2 / "result.json");
   ASSERT_FALSE(r["outputs"]["warnings"].empty());

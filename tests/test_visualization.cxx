@@ -3,11 +3,12 @@
 // test against a committed reference with a tolerance). Rendering tests skip when no X
 // display can be had (they need Xvfb, which scripts/setup.sh installs).
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <vtkFeatureEdges.h>
 #include <vtkFieldData.h>
 #include <vtkImageData.h>
-#include <vtkMatrix3x3.h>
 #include <vtkMassProperties.h>
+#include <vtkMatrix3x3.h>
 #include <vtkPNGReader.h>
 #include <vtkPNGWriter.h>
 #include <vtkPointData.h>
@@ -16,7 +17,6 @@
 #include <vtkStringArray.h>
 #include <vtkTriangleFilter.h>
 #include <vtkWindowToImageFilter.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -78,7 +78,8 @@ std::array<double, 6> LabelBounds(const LabelImage& l, std::uint16_t value, bool
         for (int c = 0; c < 8; ++c) {
           const Vec3 p = World(l, i + ((c & 1) ? 0.5 : -0.5), j + ((c & 2) ? 0.5 : -0.5),
                                k + ((c & 4) ? 0.5 : -0.5));
-          for (int a = 0; a < 3; ++a) b[2 * a] = std::min(b[2 * a], p[a]), b[2 * a + 1] = std::max(b[2 * a + 1], p[a]);
+          for (int a = 0; a < 3; ++a)
+            b[2 * a] = std::min(b[2 * a], p[a]), b[2 * a + 1] = std::max(b[2 * a + 1], p[a]);
         }
       }
   return b;
@@ -120,12 +121,17 @@ TEST(ToVtkImage, SameWorldPointForEveryIndexObliqueAnisotropic) {
   EXPECT_EQ(dims[0], 90);
   EXPECT_EQ(dims[1], 80);
   EXPECT_EQ(dims[2], 16);
-  for (const std::array<int, 3>& idx : {std::array<int, 3>{0, 0, 0}, {89, 0, 0}, {0, 79, 0},
-                                        {0, 0, 15}, {45, 33, 7}, {89, 79, 15}}) {
+  for (const std::array<int, 3>& idx : {std::array<int, 3>{0, 0, 0},
+                                        {89, 0, 0},
+                                        {0, 79, 0},
+                                        {0, 0, 15},
+                                        {45, 33, 7},
+                                        {89, 79, 15}}) {
     double pv[3];
     v->TransformIndexToPhysicalPoint(idx[0], idx[1], idx[2], pv);
     const Vec3 pi = World(*f, idx[0], idx[1], idx[2]);
-    for (int a = 0; a < 3; ++a) EXPECT_NEAR(pv[a], pi[a], 1e-6) << "index " << idx[0] << "," << idx[1] << "," << idx[2];
+    for (int a = 0; a < 3; ++a)
+      EXPECT_NEAR(pv[a], pi[a], 1e-6) << "index " << idx[0] << "," << idx[1] << "," << idx[2];
     FloatImage::IndexType ii = {{idx[0], idx[1], idx[2]}};
     EXPECT_EQ(v->GetScalarComponentAsFloat(idx[0], idx[1], idx[2], 0), f->GetPixel(ii));
   }
@@ -262,7 +268,8 @@ vtkSmartPointer<vtkImageData> RenderSmallScene(int w, int h) {
     for (unsigned k = 0; k < size[2]; ++k)
       for (unsigned j = 0; j < size[1]; ++j)
         for (unsigned i = 0; i < size[0]; ++i)
-          f->SetPixel({{i, j, k}}, static_cast<float>(100 + 50 * std::sin(0.2 * i) * std::cos(0.15 * j) + 3 * k));
+          f->SetPixel({{i, j, k}}, static_cast<float>(
+                                       100 + 50 * std::sin(0.2 * i) * std::cos(0.15 * j) + 3 * k));
     return f;
   }();
   SceneContent c;

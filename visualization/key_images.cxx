@@ -16,7 +16,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr double kAxialFieldMm = 80;    // square crop around each tuberosity
+constexpr double kAxialFieldMm = 80;  // square crop around each tuberosity
 constexpr int kAxialPanelPx = 540;
 constexpr double kCoronalWidthMm = 90, kCoronalHeightMm = 130;
 constexpr int kHeaderPx = 64, kFooterPx = 40;
@@ -93,7 +93,8 @@ void RenderPanels(const std::vector<PanelContent>& panels, int panelWidthPx,
     r->AddActor2D(ViewportText(p.edges[2], 0.015, p.edgeY, Text(18, {1, 1, 0.6}, 0, 1, true)));
     r->AddActor2D(ViewportText(p.edges[3], 0.985, p.edgeY, Text(18, {1, 1, 0.6}, 2, 1, true)));
     vtkCamera* cam = r->GetActiveCamera();
-    const double cx = 0.5 * (p.grid.nu - 1) * p.grid.pixelMm, cy = 0.5 * (p.grid.nv - 1) * p.grid.pixelMm;
+    const double cx = 0.5 * (p.grid.nu - 1) * p.grid.pixelMm,
+                 cy = 0.5 * (p.grid.nv - 1) * p.grid.pixelMm;
     cam->ParallelProjectionOn();
     cam->SetFocalPoint(cx, cy, 0);
     cam->SetPosition(cx, cy, -1000);
@@ -167,7 +168,8 @@ std::map<std::string, TendonLine> FitTendonLines(const LabelImage& labels, doubl
     if (buf[i] != kLabelTendon && buf[i] != kLabelTear) continue;
     LabelImage::PointType p;
     labels.TransformIndexToPhysicalPoint(labels.ComputeIndex(i), p);
-    auto& acc = slices[p[0] > midline ? "left" : "right"][static_cast<long>(i / (size[0] * size[1]))];
+    auto& acc =
+        slices[p[0] > midline ? "left" : "right"][static_cast<long>(i / (size[0] * size[1]))];
     acc[0] += p[0], acc[1] += p[1], acc[2] += p[2], acc[3] += 1;
   }
   std::map<std::string, TendonLine> out;
@@ -232,7 +234,8 @@ json WriteKeyImages(const StudyVisualsInput& in, const fs::path& dir, const std:
     const char* name;
     double belowTipMm;
   };
-  for (const Level& level : {Level{"tip", 0}, Level{"10mm", 10}, Level{"20mm", 20}, Level{"30mm", 30}}) {
+  for (const Level& level :
+       {Level{"tip", 0}, Level{"10mm", 10}, Level{"20mm", 20}, Level{"30mm", 30}}) {
     std::vector<PanelContent> panels;
     json perSide = json::object();
     // Patient right first: image left.
@@ -246,7 +249,8 @@ json WriteKeyImages(const StudyVisualsInput& in, const fs::path& dir, const std:
       int k = 0;
       const Vec3 onSlice = OnNearestSlice(img, c, &k);
       PanelContent p;
-      p.grid = PlaneGrid::Centred(onSlice, {1, 0, 0}, {0, 1, 0}, kAxialFieldMm, kAxialFieldMm, pixel);
+      p.grid =
+          PlaneGrid::Centred(onSlice, {1, 0, 0}, {0, 1, 0}, kAxialFieldMm, kAxialFieldMm, pixel);
       p.picture = GreyPicture(SamplePlane(img, p.grid), p.grid, window);
       AddContours(p, *in.labels);
       if (s->found && std::fabs(s->tipLps[2] - onSlice[2]) <= halfSlice)
@@ -258,7 +262,8 @@ json WriteKeyImages(const StudyVisualsInput& in, const fs::path& dir, const std:
       json js = {{"slice_index", k}, {"z_mm", onSlice[2]}};
       if (s->found) {
         const double below = s->tipLps[2] - onSlice[2];
-        where << Title(s->side) << " side   image " << k + 1 << " of " << img.GetLargestPossibleRegion().GetSize()[2] << "   z " << Mm(onSlice[2]) << " mm\n"
+        where << Title(s->side) << " side   image " << k + 1 << " of "
+              << img.GetLargestPossibleRegion().GetSize()[2] << "   z " << Mm(onSlice[2]) << " mm\n"
               << Mm(std::fabs(below)) << (below >= 0 ? " mm below" : " mm above") << " the tip";
         js["below_tip_mm"] = s->tipLps[2] - onSlice[2];
         if (s->tendonFound) {
@@ -290,10 +295,16 @@ json WriteKeyImages(const StudyVisualsInput& in, const fs::path& dir, const std:
                                     Text(17, colours::kThicknessCaliper, 1, 1, true)));
         p.texts.push_back(WorldText("W", w1[0] >= w0[0] ? beyond(w0, w1) : beyond(w1, w0),
                                     Text(17, colours::kWidthCaliper, 1, 1, true)));
-        p.texts.push_back(ViewportText("T " + Mm(sec->thicknessMm) + " mm", 0.025, 0.085,
-                                       [&] { auto t = vs; t.colour = colours::kThicknessCaliper; return t; }()));
-        p.texts.push_back(ViewportText("W " + Mm(sec->widthMm) + " mm", 0.245, 0.085,
-                                       [&] { auto t = vs; t.colour = colours::kWidthCaliper; return t; }()));
+        p.texts.push_back(ViewportText("T " + Mm(sec->thicknessMm) + " mm", 0.025, 0.085, [&] {
+          auto t = vs;
+          t.colour = colours::kThicknessCaliper;
+          return t;
+        }()));
+        p.texts.push_back(ViewportText("W " + Mm(sec->widthMm) + " mm", 0.245, 0.085, [&] {
+          auto t = vs;
+          t.colour = colours::kWidthCaliper;
+          return t;
+        }()));
         p.texts.push_back(ViewportText("CSA " + Mm(sec->csaMm2) + " mm\xC2\xB2", 0.465, 0.085, vs));
         js.update({{"thickness_mm", sec->thicknessMm},
                    {"width_mm", sec->widthMm},
@@ -303,22 +314,22 @@ json WriteKeyImages(const StudyVisualsInput& in, const fs::path& dir, const std:
       } else if (s->found) {
         auto t = vs;
         t.bold = false;
-        p.texts.push_back(ViewportText(s->tendonFound ? "tendon not measured on this slice"
-                                                      : "tendon not found",
-                                       0.025, 0.085, t));
+        p.texts.push_back(
+            ViewportText(s->tendonFound ? "tendon not measured on this slice" : "tendon not found",
+                         0.025, 0.085, t));
       }
       perSide[s->side] = js;
       panels.push_back(std::move(p));
     }
-    const std::string title =
-        level.belowTipMm == 0
-            ? "Axial " + in.fluidName + " at the ischial tuberosity tip"
-            : "Axial " + in.fluidName + ", " + WholeMm(level.belowTipMm) +
-                  " mm distal to the ischial tuberosity tip";
+    const std::string title = level.belowTipMm == 0
+                                  ? "Axial " + in.fluidName + " at the ischial tuberosity tip"
+                                  : "Axial " + in.fluidName + ", " + WholeMm(level.belowTipMm) +
+                                        " mm distal to the ischial tuberosity tip";
     const std::string file = std::string("axial_") + level.name + ".png";
     RenderPanels(panels, kAxialPanelPx, title,
                  "Radiological view: patient's right on image left, anterior up. Both sides at "
-                 "the same scale (" + fieldText + " field); values measured on the slice shown.",
+                 "the same scale (" +
+                     fieldText + " field); values measured on the slice shown.",
                  kAxialLegend, dir / file);
     images.push_back({{"file", relDir + "/" + file},
                       {"kind", "key_image"},
@@ -352,7 +363,8 @@ json WriteKeyImages(const StudyVisualsInput& in, const fs::path& dir, const std:
     json js = {{"tilt_from_coronal_deg", tiltDeg}, {"centre_mm", centre}};
     // Level marks at the left edge: the tip, the axial key-image levels and the footprint.
     if (s->found) {
-      if (std::fabs(p.grid.Distance(s->tipLps)) < 5) p.props.push_back(TipMarker(p.grid, s->tipLps));
+      if (std::fabs(p.grid.Distance(s->tipLps)) < 5)
+        p.props.push_back(TipMarker(p.grid, s->tipLps));
       auto mark = [&](double z, const std::string& text, const Rgb& colour) {
         const Vec3 q{centre[0], line.valid ? line.a + line.b * z : centre[1], z};
         const auto pp = OnPicture(p.grid, q);
@@ -361,14 +373,17 @@ json WriteKeyImages(const StudyVisualsInput& in, const fs::path& dir, const std:
         p.texts.push_back(WorldText(text, {x1 + 1.5, pp[1], -3}, Text(14, colour, 0, 1, true)));
       };
       mark(s->tipLps[2], "tip", {1, 1, 1});
-      for (double d : {10.0, 20.0, 30.0}) mark(s->tipLps[2] - d, "tip - " + WholeMm(d), {0.8, 0.8, 0.8});
+      for (double d : {10.0, 20.0, 30.0})
+        mark(s->tipLps[2] - d, "tip - " + WholeMm(d), {0.8, 0.8, 0.8});
       if (s->tendonFound) mark(s->footprintLps[2], "footprint", colours::kTendonLine);
       if (s->tearType == "complete" && s->retractionMm > 0) {
         const double x = line.valid ? line.x : s->tipLps[0];
         const double zEnd = s->footprintLps[2] - s->retractionMm;
-        const auto a = OnPicture(p.grid, {x, line.valid ? line.a + line.b * s->footprintLps[2] : centre[1],
-                                          s->footprintLps[2]});
-        const auto b = OnPicture(p.grid, {x, line.valid ? line.a + line.b * zEnd : centre[1], zEnd});
+        const auto a = OnPicture(
+            p.grid,
+            {x, line.valid ? line.a + line.b * s->footprintLps[2] : centre[1], s->footprintLps[2]});
+        const auto b =
+            OnPicture(p.grid, {x, line.valid ? line.a + line.b * zEnd : centre[1], zEnd});
         p.props.push_back(CaliperActor(a, b, colours::kTear, 2.5, 4));
         p.texts.push_back(WorldText("retraction " + Mm(s->retractionMm) + " mm",
                                     {b[0] + 3, 0.5 * (a[1] + b[1]), -3},

@@ -52,8 +52,8 @@ std::string StartXvfb(std::string* why) {
     return "";
   }
   const std::string fdArg = std::to_string(fds[1]);
-  const char* argv[] = {"Xvfb",    "-displayfd", fdArg.c_str(), "-screen", "0",
-                        "1920x1200x24", "-nolisten", "tcp", "-noreset", nullptr};
+  const char* argv[] = {"Xvfb",         "-displayfd", fdArg.c_str(), "-screen",  "0",
+                        "1920x1200x24", "-nolisten",  "tcp",         "-noreset", nullptr};
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
@@ -88,8 +88,10 @@ std::string StartXvfb(std::string* why) {
     char c;
     const ssize_t r = ::read(fds[0], &c, 1);
     if (r <= 0) break;  // Xvfb exited (not installed, or failed)
-    if (c == '\n') done = true;
-    else number += c;
+    if (c == '\n')
+      done = true;
+    else
+      number += c;
   }
   ::close(fds[0]);
   if (!done || number.empty()) {

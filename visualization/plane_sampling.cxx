@@ -54,8 +54,9 @@ void ForEachPixel(const TImage& image, const PlaneGrid& plane, F&& f) {
       double ci[3];
       bool inside = true;
       for (int c = 0; c < 3; ++c) {
-        ci[c] = (dir[0][c] * (p[0] - o[0]) + dir[1][c] * (p[1] - o[1]) +
-                 dir[2][c] * (p[2] - o[2])) / sp[c];
+        ci[c] =
+            (dir[0][c] * (p[0] - o[0]) + dir[1][c] * (p[1] - o[1]) + dir[2][c] * (p[2] - o[2])) /
+            sp[c];
         // Half a voxel of tolerance at the borders, clamped (edge voxels extend to their face).
         if (ci[c] < -0.5 || ci[c] > n[c] - 0.5) inside = false;
         ci[c] = std::clamp(ci[c], 0.0, n[c] - 1.0);
@@ -102,8 +103,7 @@ std::vector<float> SamplePlane(const FloatImage& image, const PlaneGrid& plane) 
 }
 
 std::vector<float> SampleLabelIndicator(const LabelImage& labels, std::uint16_t label,
-                                        BodySide side, double midlineXmm,
-                                        const PlaneGrid& plane) {
+                                        BodySide side, double midlineXmm, const PlaneGrid& plane) {
   std::vector<float> out(static_cast<std::size_t>(plane.nu) * plane.nv, 0.f);
   const std::uint16_t* buf = labels.GetBufferPointer();
   ForEachPixel(labels, plane, [&](std::size_t o, const std::size_t* idx, const double* w) {

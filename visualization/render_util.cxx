@@ -1,12 +1,11 @@
 #include "render_util.h"
 
+#include <vtkAlgorithmOutput.h>
 #include <vtkAnnotatedCubeActor.h>
 #include <vtkCallbackCommand.h>
 #include <vtkCamera.h>
 #include <vtkCellArray.h>
 #include <vtkContourFilter.h>
-#include <vtkStripper.h>
-#include <vtkAlgorithmOutput.h>
 #include <vtkCoordinate.h>
 #include <vtkFloatArray.h>
 #include <vtkPNGWriter.h>
@@ -17,6 +16,7 @@
 #include <vtkPolyDataMapper2D.h>
 #include <vtkProperty.h>
 #include <vtkProperty2D.h>
+#include <vtkStripper.h>
 #include <vtkTextProperty.h>
 #include <vtkUnsignedCharArray.h>
 #include <vtkWindowToImageFilter.h>
@@ -52,8 +52,8 @@ namespace {
 
 // Lines given in world coordinates, drawn as a 2-D overlay (no depth test: always on top of
 // the picture, no dropouts).
-vtkSmartPointer<vtkActor2D> Overlay2D(vtkAlgorithmOutput* port, vtkPolyData* data, const Rgb& colour,
-                                      double lineWidth) {
+vtkSmartPointer<vtkActor2D> Overlay2D(vtkAlgorithmOutput* port, vtkPolyData* data,
+                                      const Rgb& colour, double lineWidth) {
   vtkNew<vtkCoordinate> world;
   world->SetCoordinateSystemToWorld();
   vtkNew<vtkPolyDataMapper2D> mapper;
@@ -70,8 +70,9 @@ vtkSmartPointer<vtkActor2D> Overlay2D(vtkAlgorithmOutput* port, vtkPolyData* dat
 
 }  // namespace
 
-vtkSmartPointer<vtkActor2D> ContourActor(const std::vector<float>& indicator, const PlaneGrid& plane,
-                                       const Rgb& colour, double lineWidth, double zLift) {
+vtkSmartPointer<vtkActor2D> ContourActor(const std::vector<float>& indicator,
+                                         const PlaneGrid& plane, const Rgb& colour,
+                                         double lineWidth, double zLift) {
   auto img = vtkSmartPointer<vtkImageData>::New();
   img->SetDimensions(plane.nu, plane.nv, 1);
   img->SetSpacing(plane.pixelMm, plane.pixelMm, 1);
@@ -89,8 +90,8 @@ vtkSmartPointer<vtkActor2D> ContourActor(const std::vector<float>& indicator, co
 }
 
 vtkSmartPointer<vtkActor2D> LabelContourActor(const LabelImage& labels, std::uint16_t label,
-                                            const PlaneGrid& picture, double contourPixelMm,
-                                            const Rgb& colour, double lineWidth, double zLift) {
+                                              const PlaneGrid& picture, double contourPixelMm,
+                                              const Rgb& colour, double lineWidth, double zLift) {
   // Same corner and extent as the picture, coarser pixels.
   const int step = std::max(1, static_cast<int>(std::lround(contourPixelMm / picture.pixelMm)));
   PlaneGrid coarse = picture;
@@ -101,11 +102,12 @@ vtkSmartPointer<vtkActor2D> LabelContourActor(const LabelImage& labels, std::uin
   return ContourActor(ind, coarse, colour, lineWidth, zLift);
 }
 
-vtkSmartPointer<vtkActor2D> LineActor(const std::vector<std::array<double, 2>>& pts, const Rgb& colour,
-                                    double lineWidth, double zLift) {
+vtkSmartPointer<vtkActor2D> LineActor(const std::vector<std::array<double, 2>>& pts,
+                                      const Rgb& colour, double lineWidth, double zLift) {
   vtkNew<vtkPoints> points;
   vtkNew<vtkCellArray> lines;
-  for (std::size_t i = 0; i < pts.size(); ++i) points->InsertNextPoint(pts[i][0], pts[i][1], -zLift);
+  for (std::size_t i = 0; i < pts.size(); ++i)
+    points->InsertNextPoint(pts[i][0], pts[i][1], -zLift);
   for (std::size_t i = 0; i + 1 < pts.size(); i += 2) {
     const vtkIdType ids[2] = {static_cast<vtkIdType>(i), static_cast<vtkIdType>(i + 1)};
     lines->InsertNextCell(2, ids);
@@ -116,13 +118,18 @@ vtkSmartPointer<vtkActor2D> LineActor(const std::vector<std::array<double, 2>>& 
   return Overlay2D(nullptr, poly, colour, lineWidth);
 }
 
-vtkSmartPointer<vtkActor2D> CaliperActor(const std::array<double, 2>& a, const std::array<double, 2>& b,
-                                       const Rgb& colour, double lineWidth, double tickMm) {
+vtkSmartPointer<vtkActor2D> CaliperActor(const std::array<double, 2>& a,
+                                         const std::array<double, 2>& b, const Rgb& colour,
+                                         double lineWidth, double tickMm) {
   const double dx = b[0] - a[0], dy = b[1] - a[1];
   const double len = std::max(1e-6, std::hypot(dx, dy));
   const double nx = -dy / len * tickMm * 0.5, ny = dx / len * tickMm * 0.5;
   // Segments (pairs of points): the caliper and a tick at each end.
-  return LineActor({a, b, {a[0] - nx, a[1] - ny}, {a[0] + nx, a[1] + ny}, {b[0] - nx, b[1] - ny},
+  return LineActor({a,
+                    b,
+                    {a[0] - nx, a[1] - ny},
+                    {a[0] + nx, a[1] + ny},
+                    {b[0] - nx, b[1] - ny},
                     {b[0] + nx, b[1] + ny}},
                    colour, lineWidth, 1.5);
 }
@@ -171,8 +178,8 @@ vtkSmartPointer<vtkTextActor> WorldText(const std::string& text, const Vec3& p,
   return t;
 }
 
-void AddScaleBar(vtkRenderer* renderer, int viewportWidthPx, int viewportHeightPx,
-                 double lengthMm, double fontSize) {
+void AddScaleBar(vtkRenderer* renderer, int viewportWidthPx, int viewportHeightPx, double lengthMm,
+                 double fontSize) {
   const double scale = renderer->GetActiveCamera()->GetParallelScale();
   const double pxPerMm = viewportHeightPx / (2.0 * scale);
   const double len = lengthMm * pxPerMm;
@@ -243,9 +250,12 @@ vtkSmartPointer<vtkRenderer> AddOrientationCube(vtkRenderWindow* window, vtkRend
   cube->GetCubeProperty()->SetColor(0.25, 0.3, 0.45);
   cube->GetTextEdgesProperty()->SetColor(0.9, 0.9, 0.9);
   cube->GetTextEdgesProperty()->SetLineWidth(1.5);
-  for (auto* p : {cube->GetXPlusFaceProperty(), cube->GetXMinusFaceProperty()}) p->SetColor(1, 0.45, 0.45);
-  for (auto* p : {cube->GetYPlusFaceProperty(), cube->GetYMinusFaceProperty()}) p->SetColor(0.5, 1, 0.5);
-  for (auto* p : {cube->GetZPlusFaceProperty(), cube->GetZMinusFaceProperty()}) p->SetColor(0.55, 0.7, 1);
+  for (auto* p : {cube->GetXPlusFaceProperty(), cube->GetXMinusFaceProperty()})
+    p->SetColor(1, 0.45, 0.45);
+  for (auto* p : {cube->GetYPlusFaceProperty(), cube->GetYMinusFaceProperty()})
+    p->SetColor(0.5, 1, 0.5);
+  for (auto* p : {cube->GetZPlusFaceProperty(), cube->GetZMinusFaceProperty()})
+    p->SetColor(0.55, 0.7, 1);
   auto r = vtkSmartPointer<vtkRenderer>::New();
   r->SetViewport(viewport.data());
   r->SetLayer(1);

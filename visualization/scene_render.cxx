@@ -8,7 +8,6 @@
 #include <vtkPolyDataMapper2D.h>
 #include <vtkProperty.h>
 #include <vtkProperty2D.h>
-#include <vtkProperty2D.h>
 #include <vtkTextProperty.h>
 
 #include <algorithm>
@@ -101,7 +100,8 @@ SceneActors PopulateScene(vtkRenderer* renderer, const SceneContent& c) {
     if (!poly || poly->GetNumberOfPoints() == 0) continue;
     const double* pb = poly->GetBounds();
     for (int i = 0; i < 3; ++i)
-      b[2 * i] = std::min(b[2 * i], pb[2 * i]), b[2 * i + 1] = std::max(b[2 * i + 1], pb[2 * i + 1]);
+      b[2 * i] = std::min(b[2 * i], pb[2 * i]),
+            b[2 * i + 1] = std::max(b[2 * i + 1], pb[2 * i + 1]);
     any = true;
   }
   if (!any) {  // nothing segmented: centre the planes on the tips, or on the image
@@ -188,11 +188,14 @@ SceneActors PopulateScene(vtkRenderer* renderer, const SceneContent& c) {
   for (const std::string side : {"left", "right"}) {
     double x0 = 1e30, x1 = -1e30;
     for (const auto& [name, poly] : c.surfaces) {
-      if (!poly || poly->GetNumberOfPoints() == 0 || name.substr(name.find('_') + 1) != side) continue;
+      if (!poly || poly->GetNumberOfPoints() == 0 || name.substr(name.find('_') + 1) != side)
+        continue;
       x0 = std::min(x0, poly->GetBounds()[0]), x1 = std::max(x1, poly->GetBounds()[1]);
     }
     const auto& tip = side == "left" ? c.tipLeft : c.tipRight;
-    double x = x0 <= x1 ? 0.5 * (x0 + x1) : tip ? (*tip)[0] : std::numeric_limits<double>::quiet_NaN();
+    double x = x0 <= x1 ? 0.5 * (x0 + x1)
+               : tip    ? (*tip)[0]
+                        : std::numeric_limits<double>::quiet_NaN();
     if (std::isnan(x)) x = side == "left" ? b[1] + 15 : b[0] - 15;
     renderer->AddActor2D(WorldText(side == "left" ? "L" : "R", {x, tipY, b[5] + 14}, big));
   }
@@ -220,7 +223,8 @@ SceneActors PopulateScene(vtkRenderer* renderer, const SceneContent& c) {
   s.colourBar = bar;
   const double x = c.compactLegend ? 0.74 : 0.80;
   AddSwatch(renderer, x, 0.24, colours::kTear, "tear (fluid)");
-  AddSwatch(renderer, x, 0.20, colours::kNotMeasured, c.compactLegend ? "not measured" : "tendon, not measured");
+  AddSwatch(renderer, x, 0.20, colours::kNotMeasured,
+            c.compactLegend ? "not measured" : "tendon, not measured");
   AddSwatch(renderer, x, 0.16, colours::kBone, "ischium");
   return s;
 }
@@ -258,7 +262,8 @@ void SetSceneCamera(vtkRenderer* renderer, const SceneActors& s, double azimuthD
   renderer->ResetCameraClippingRange();
 }
 
-json WriteSceneRenders(const SceneContent& content, const fs::path& dir, const std::string& relDir) {
+json WriteSceneRenders(const SceneContent& content, const fs::path& dir,
+                       const std::string& relDir) {
   json images = json::array();
   struct View {
     const char* name;
@@ -293,7 +298,8 @@ json WriteSceneRenders(const SceneContent& content, const fs::path& dir, const s
   renderer->AddActor2D(titleActor);
   renderer->AddActor2D(ViewportText(
       "Bone ivory; tendon coloured by the thickness measured on each axial slice (interpolated "
-      "along z); tear magenta.\n" + scene.planeText + ". Parallel projection.",
+      "along z); tear magenta.\n" +
+          scene.planeText + ". Parallel projection.",
       0.015, 0.945, note));
   for (const View& v : views) {
     titleActor->SetInput(v.title);

@@ -53,7 +53,8 @@ namespace {
 StudyVisualsOutput WriteVisuals(const StudyVisualsInput& in, const fs::path& outDir,
                                 const StudyVisualsOptions& options) {
   if (!in.fluid || !in.labels) {
-    throw std::invalid_argument("visuals: the fluid-sensitive image and the label map are required");
+    throw std::invalid_argument(
+        "visuals: the fluid-sensitive image and the label map are required");
   }
   if (!SameGrid(*in.fluid, *in.labels) || (in.anatomy && !SameGrid(*in.fluid, *in.anatomy))) {
     throw std::invalid_argument("visuals: the images and the label map are not in one grid");
@@ -73,7 +74,8 @@ StudyVisualsOutput WriteVisuals(const StudyVisualsInput& in, const fs::path& out
         std::uint16_t label;
       };
       for (const SideOverlay* side : {&in.left, &in.right}) {
-        for (const S& st : {S{"bone", kLabelBone}, S{"tendon", kLabelTendon}, S{"tear", kLabelTear}}) {
+        for (const S& st :
+             {S{"bone", kLabelBone}, S{"tendon", kLabelTendon}, S{"tear", kLabelTear}}) {
           const BodySide bs = side->side == "left" ? BodySide::Left : BodySide::Right;
           auto mesh = ExtractLabelSurface(*in.labels, st.label, bs, in.midlineXmm, sp);
           const std::string name = std::string(st.name) + "_" + side->side;
@@ -140,7 +142,8 @@ StudyVisualsOutput WriteVisuals(const StudyVisualsInput& in, const fs::path& out
       return;
     }
     try {
-      for (auto& j : WriteSceneRenders(scene, outDir / "renders", "renders")) out.images.push_back(j);
+      for (auto& j : WriteSceneRenders(scene, outDir / "renders", "renders"))
+        out.images.push_back(j);
     } catch (const std::exception& e) {
       out.warnings.push_back(std::string("3D renders failed: ") + e.what());
     }

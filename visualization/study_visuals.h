@@ -48,13 +48,13 @@ struct StudyVisualsInput {
 
 struct StudyVisualsOptions {
   bool meshes = true;
-  bool render = true;  // 3D renders and key images (need OpenGL: a display or Xvfb)
+  bool render = true;          // 3D renders and key images (need OpenGL: a display or Xvfb)
   double meshSpacingMm = 0.7;  // isotropic grid the surfaces are extracted on
 };
 
 struct StudyVisualsOutput {
-  nlohmann::json images = nlohmann::json::array();  // {file, kind, title, ...}
-  nlohmann::json meshes = nlohmann::json::array();  // {file, structure, side, format, ...}
+  nlohmann::json images = nlohmann::json::array();   // {file, kind, title, ...}
+  nlohmann::json meshes = nlohmann::json::array();   // {file, structure, side, format, ...}
   nlohmann::json skipped = nlohmann::json::array();  // structures without voxels
   std::vector<std::string> warnings;
   std::map<std::string, double> timingsS;  // per step

@@ -1,8 +1,8 @@
 #include "surfaces.h"
 
 #include <vtkFieldData.h>
-#include <vtkFlyingEdges3D.h>
 #include <vtkFloatArray.h>
+#include <vtkFlyingEdges3D.h>
 #include <vtkImageData.h>
 #include <vtkImageGaussianSmooth.h>
 #include <vtkPointData.h>
@@ -60,7 +60,8 @@ std::vector<double> SquaredDistance2d(const std::vector<char>& seed, int nx, int
   for (std::size_t i = 0; i < seed.size(); ++i) g[i] = seed[i] ? 0 : kInf;
   std::vector<double> d, z, col(ny);
   std::vector<int> v;
-  for (int j = 0; j < ny; ++j) SquaredDistance1d(&g[static_cast<std::size_t>(j) * nx], nx, sx, d, v, z);
+  for (int j = 0; j < ny; ++j)
+    SquaredDistance1d(&g[static_cast<std::size_t>(j) * nx], nx, sx, d, v, z);
   for (int i = 0; i < nx; ++i) {
     for (int j = 0; j < ny; ++j) col[j] = g[static_cast<std::size_t>(j) * nx + i];
     SquaredDistance1d(col.data(), ny, sy, d, v, z);
@@ -184,7 +185,8 @@ vtkSmartPointer<vtkPolyData> ExtractLabelSurface(const LabelImage& labels, std::
         }
         // In-plane: clamp to the crop (its border is background).
         const double fi = std::clamp(ci[0], 0.0, cx - 1.0), fj = std::clamp(ci[1], 0.0, cy - 1.0);
-        const int a = std::min(static_cast<int>(fi), cx - 2), b = std::min(static_cast<int>(fj), cy - 2),
+        const int a = std::min(static_cast<int>(fi), cx - 2),
+                  b = std::min(static_cast<int>(fj), cy - 2),
                   c = std::min(static_cast<int>(ci[2]), cz - 2);
         const double u = fi - a, v = fj - b, w = ci[2] - c;
         auto at = [&](int da, int db, int dc) {

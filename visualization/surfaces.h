@@ -9,13 +9,13 @@
 // (vtkFlyingEdges3D) and smoothed with a windowed-sinc filter. The ends are closed by a dome
 // reaching at most half a slice beyond the last labelled slice, so the surface stays within
 // about one voxel of the label map's extent.
+#include <vtkPolyData.h>
+#include <vtkSmartPointer.h>
+
 #include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <vtkPolyData.h>
-#include <vtkSmartPointer.h>
 
 #include "image_types.h"
 

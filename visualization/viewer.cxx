@@ -107,7 +107,8 @@ SlicePicture MakeSlice(const FloatImage& image, const LabelImage* labels, int k,
       for (std::size_t i = 0; i < ind.size(); ++i) {
         if (ind[i] < 0.5) continue;
         for (int ch = 0; ch < 3; ++ch)
-          px[3 * i + ch] = static_cast<unsigned char>(0.55 * px[3 * i + ch] + 0.45 * 255 * t.colour[ch]);
+          px[3 * i + ch] =
+              static_cast<unsigned char>(0.55 * px[3 * i + ch] + 0.45 * 255 * t.colour[ch]);
       }
     }
   }
@@ -221,18 +222,21 @@ void RunViewer(const ViewerInput& in, const std::optional<fs::path>& screenshot,
     Place(slice3d, s.grid);
     const Vec3 mid = s.grid.Point(0.5 * (s.grid.nu - 1), 0.5 * (s.grid.nv - 1));
     infoText->SetInput(("Axial slice " + std::to_string(k + 1) + " / " + std::to_string(nz) +
-                        "   z " + Mm(mid[2]) + " mm\nradiological: patient's right on "
+                        "   z " + Mm(mid[2]) +
+                        " mm\nradiological: patient's right on "
                         "the left; bone yellow, tendon green, tear magenta")
                            .c_str());
     if (first) {
       vtkCamera* cam = slice->GetActiveCamera();
-      const double cx = 0.5 * (s.grid.nu - 1) * s.grid.pixelMm, cy = 0.5 * (s.grid.nv - 1) * s.grid.pixelMm;
+      const double cx = 0.5 * (s.grid.nu - 1) * s.grid.pixelMm,
+                   cy = 0.5 * (s.grid.nv - 1) * s.grid.pixelMm;
       cam->ParallelProjectionOn();
       cam->SetFocalPoint(cx, cy, 0);
       cam->SetPosition(cx, cy, -1000);
       cam->SetViewUp(0, -1, 0);
       const double aspect = 0.45 * width / height;
-      cam->SetParallelScale(0.52 * std::max(s.grid.nv * s.grid.pixelMm, s.grid.nu * s.grid.pixelMm / aspect));
+      cam->SetParallelScale(
+          0.52 * std::max(s.grid.nv * s.grid.pixelMm, s.grid.nu * s.grid.pixelMm / aspect));
       slice->ResetCameraClippingRange();
       first = false;
     }

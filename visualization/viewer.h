@@ -16,7 +16,7 @@
 namespace ischia {
 
 struct ViewerInput {
-  const FloatImage* image = nullptr;  // required: the axial fluid-sensitive volume
+  const FloatImage* image = nullptr;    // required: the axial fluid-sensitive volume
   const FloatImage* anatomy = nullptr;  // optional: T1 in the same grid (3D planes)
   const LabelImage* labels = nullptr;   // optional: in `image`'s grid
   SurfaceSet surfaces;                  // optional

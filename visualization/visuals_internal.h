@@ -1,12 +1,6 @@
 #pragma once
 // Internal to visualization/: the 3D scene (shared by the renders and the viewer) and the key
 // images.
-#include <filesystem>
-#include <map>
-#include <nlohmann/json.hpp>
-#include <optional>
-#include <string>
-
 #include <vtkActor.h>
 #include <vtkImageActor.h>
 #include <vtkLookupTable.h>
@@ -14,6 +8,12 @@
 #include <vtkRenderer.h>
 #include <vtkScalarBarActor.h>
 #include <vtkSmartPointer.h>
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
 
 #include "plane_sampling.h"
 #include "render_util.h"
