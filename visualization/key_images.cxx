@@ -70,14 +70,15 @@ void AddContours(PanelContent& panel, const LabelImage& labels) {
 }
 
 // Renders panels side by side (each panel's height follows its grid), a header and a footer.
-void RenderPanels(const std::vector<PanelContent>& panels, int panelWidthPx,
-                  const std::string& header, const std::string& subheader,
+void RenderPanels(vtkRenderWindow* window, const std::vector<PanelContent>& panels,
+                  int panelWidthPx, const std::string& header, const std::string& subheader,
                   const std::vector<LegendItem>& legend, const fs::path& path) {
   const PlaneGrid& g0 = panels.front().grid;
   const int panelH = static_cast<int>(std::lround(panelWidthPx * double(g0.nv) / g0.nu));
   const int w = panelWidthPx * static_cast<int>(panels.size());
   const int h = kHeaderPx + panelH + kFooterPx;
-  auto window = OffscreenWindow(w, h);
+  ClearWindow(window);
+  window->SetSize(w, h);
   const double yPanel0 = double(kFooterPx) / h, yPanel1 = double(kFooterPx + panelH) / h;
   for (std::size_t i = 0; i < panels.size(); ++i) {
     const PanelContent& p = panels[i];
@@ -209,8 +210,8 @@ vtkSmartPointer<vtkActor2D> TipMarker(const PlaneGrid& g, const Vec3& tip) {
 
 std::string WholeMm(double v) { return std::to_string(static_cast<int>(std::lround(v))); }
 
-json WriteKeyImages(const StudyVisualsInput& in, const fs::path& dir, const std::string& relDir,
-                    std::vector<std::string>& warnings) {
+json WriteKeyImages(vtkRenderWindow* renderWindow, const StudyVisualsInput& in, const fs::path& dir,
+                    const std::string& relDir, std::vector<std::string>& warnings) {
   json images = json::array();
   const FloatImage& img = *in.fluid;
   const IntensityWindow window = WindowFromPercentiles(img, in.body, 0.5, 99.5);
@@ -326,7 +327,7 @@ json WriteKeyImages(const StudyVisualsInput& in, const fs::path& dir, const std:
                                   : "Axial " + in.fluidName + ", " + WholeMm(level.belowTipMm) +
                                         " mm distal to the ischial tuberosity tip";
     const std::string file = std::string("axial_") + level.name + ".png";
-    RenderPanels(panels, kAxialPanelPx, title,
+    RenderPanels(renderWindow, panels, kAxialPanelPx, title,
                  "Radiological view: patient's right on image left, anterior up. Both sides at "
                  "the same scale (" +
                      fieldText + " field); values measured on the slice shown.",
@@ -406,7 +407,7 @@ json WriteKeyImages(const StudyVisualsInput& in, const fs::path& dir, const std:
     if (!grade.str().empty()) p.texts.push_back(ViewportText(grade.str(), 0.025, 0.06, gs));
     const std::string title = "Oblique coronal, " + s->side + " tendon (" + in.fluidName + ")";
     const std::string file = "coronal_" + s->side + ".png";
-    RenderPanels({p}, kAxialPanelPx, title,
+    RenderPanels(renderWindow, {p}, kAxialPanelPx, title,
                  "Patient's right on image left. Reformatted from the axial slices.",
                  kCoronalLegend, dir / file);
     images.push_back({{"file", relDir + "/" + file},

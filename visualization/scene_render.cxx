@@ -8,6 +8,7 @@
 #include <vtkPolyDataMapper2D.h>
 #include <vtkProperty.h>
 #include <vtkProperty2D.h>
+#include <vtkRendererCollection.h>
 #include <vtkTextProperty.h>
 
 #include <algorithm>
@@ -262,7 +263,15 @@ void SetSceneCamera(vtkRenderer* renderer, const SceneActors& s, double azimuthD
   renderer->ResetCameraClippingRange();
 }
 
-json WriteSceneRenders(const SceneContent& content, const fs::path& dir,
+void ClearWindow(vtkRenderWindow* window) {
+  std::vector<vtkRenderer*> all;
+  vtkRendererCollection* rc = window->GetRenderers();
+  rc->InitTraversal();
+  while (vtkRenderer* r = rc->GetNextItem()) all.push_back(r);
+  for (vtkRenderer* r : all) window->RemoveRenderer(r);
+}
+
+json WriteSceneRenders(vtkRenderWindow* window, const SceneContent& content, const fs::path& dir,
                        const std::string& relDir) {
   json images = json::array();
   struct View {
@@ -276,7 +285,8 @@ json WriteSceneRenders(const SceneContent& content, const fs::path& dir,
       {"right_oblique", "3D, right posterior oblique view", -50, 20},
   };
   const int w = 1200, h = 900;
-  auto window = OffscreenWindow(w, h);
+  ClearWindow(window);
+  window->SetSize(w, h);
   vtkNew<vtkRenderer> renderer;
   renderer->GradientBackgroundOn();
   renderer->SetBackground(0.05, 0.05, 0.08);

@@ -121,9 +121,10 @@ StudyVisualsOutput WriteVisuals(const StudyVisualsInput& in, const fs::path& out
   }
   out.display = display.display + " (" + display.how + ")";
   // VTK reports OpenGL problems through its output window; a failed context must not abort.
+  // One offscreen window for every picture: one OpenGL context, shaders compiled once.
+  auto window = OffscreenWindow(64, 64);
   {
-    auto probe = OffscreenWindow(64, 64);
-    if (!probe->SupportsOpenGL()) {
+    if (!window->SupportsOpenGL()) {
       out.warnings.push_back("renders and key images skipped: OpenGL 3.2 is not available on " +
                              display.display);
       return out;
@@ -142,7 +143,7 @@ StudyVisualsOutput WriteVisuals(const StudyVisualsInput& in, const fs::path& out
       return;
     }
     try {
-      for (auto& j : WriteSceneRenders(scene, outDir / "renders", "renders"))
+      for (auto& j : WriteSceneRenders(window, scene, outDir / "renders", "renders"))
         out.images.push_back(j);
     } catch (const std::exception& e) {
       out.warnings.push_back(std::string("3D renders failed: ") + e.what());
@@ -150,7 +151,7 @@ StudyVisualsOutput WriteVisuals(const StudyVisualsInput& in, const fs::path& out
   });
   Timed(out.timingsS, "key_images", [&] {
     try {
-      for (auto& j : WriteKeyImages(in, outDir / "key_images", "key_images", out.warnings))
+      for (auto& j : WriteKeyImages(window, in, outDir / "key_images", "key_images", out.warnings))
         out.images.push_back(j);
     } catch (const std::exception& e) {
       out.warnings.push_back(std::string("key images failed: ") + e.what());

@@ -56,12 +56,17 @@ SceneActors PopulateScene(vtkRenderer* renderer, const SceneContent& content);
 void SetSceneCamera(vtkRenderer* renderer, const SceneActors& scene, double azimuthDeg,
                     double elevationDeg);
 
+// Removes every renderer from `window` (reused between pictures: one OpenGL context, shaders
+// compiled once).
+void ClearWindow(vtkRenderWindow* window);
+
 // The three 3D renders into `dir`; returns their outputs.images entries.
-nlohmann::json WriteSceneRenders(const SceneContent& content, const std::filesystem::path& dir,
-                                 const std::string& relDir);
+nlohmann::json WriteSceneRenders(vtkRenderWindow* window, const SceneContent& content,
+                                 const std::filesystem::path& dir, const std::string& relDir);
 
 // The key images into `dir`; returns their outputs.images entries, appends warnings.
-nlohmann::json WriteKeyImages(const StudyVisualsInput& input, const std::filesystem::path& dir,
-                              const std::string& relDir, std::vector<std::string>& warnings);
+nlohmann::json WriteKeyImages(vtkRenderWindow* window, const StudyVisualsInput& input,
+                              const std::filesystem::path& dir, const std::string& relDir,
+                              std::vector<std::string>& warnings);
 
 }  // namespace ischia
