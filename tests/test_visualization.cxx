@@ -364,3 +364,73 @@ TEST(SceneRender, MatchesTheReferencePictureWithinTolerance) {
   EXPECT_LT(sum / (3.0 * n), 3.0);
   EXPECT_LT(off, 0.02 * n);
 }
+
+TEST(KeyImages, RadiologicalOrientationPatientLeftOnTheImageRight) {
+  if (!RenderingAvailable()) GTEST_SKIP() << "no X display (install xvfb)";
+  // 200 x 100 mm axial grid (1 mm pixels, 4 mm slices); tuberosity tips at x = -50 (right)
+  // and x = +50 (left); a "tendon" only on the patient's left, lateral to its tip.
+  auto f = FloatImage::New();
+  f->SetRegions(FloatImage::SizeType{{200, 100, 16}});
+  FloatImage::SpacingType sp;
+  sp[0] = 1, sp[1] = 1, sp[2] = 4;
+  f->SetSpacing(sp);
+  FloatImage::PointType o;
+  o[0] = -99.5, o[1] = -49.5, o[2] = -60;
+  f->SetOrigin(o);
+  f->Allocate(true);
+  auto l = LabelImage::New();
+  l->CopyInformation(f);
+  l->SetRegions(f->GetLargestPossibleRegion());
+  l->Allocate(true);
+  for (unsigned k = 0; k < 16; ++k)
+    for (unsigned j = 0; j < 100; ++j)
+      for (unsigned i = 0; i < 200; ++i) {
+        const Vec3 p = World(*f, i, j, k);
+        const bool tendon = std::hypot(p[0] - 62, p[1] - 5) < 5;
+        f->SetPixel({{i, j, k}}, tendon ? 20.f : static_cast<float>(100 + 10 * std::sin(0.3 * i)));
+        if (tendon) l->SetPixel({{i, j, k}}, kLabelTendon);
+      }
+  StudyVisualsInput in;
+  in.fluid = f.GetPointer();
+  in.labels = l.GetPointer();
+  for (SideOverlay* s : {&in.left, &in.right}) {
+    s->side = s == &in.left ? "left" : "right";
+    s->found = true;
+    s->tipLps = {s == &in.left ? 50.0 : -50.0, 0.0, -20.0};
+    s->footprintLps = s->tipLps;
+    s->footprintLps[2] += 12;
+  }
+  in.left.tendonFound = true;
+  const fs::path dir = fs::temp_directory_path() / ("ischia_keys_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto window = OffscreenWindow(64, 64);
+  std::vector<std::string> warnings;
+  const auto images = WriteKeyImages(window, in, dir, "key_images", warnings);
+  EXPECT_TRUE(warnings.empty());
+  ASSERT_EQ(images.size(), 6u);
+  vtkNew<vtkPNGReader> png;
+  png->SetFileName((dir / "axial_10mm.png").c_str());
+  png->Update();
+  vtkImageData* img = png->GetOutput();
+  int d[3];
+  img->GetDimensions(d);
+  ASSERT_EQ(d[0], 1080);
+  // Green tendon contour pixels inside the panels (VTK rows count from the bottom: skip the
+  // 40-pixel legend at the bottom and the 64-pixel header at the top).
+  int rightHalf = 0, leftHalf = 0;
+  double sumX = 0;
+  for (int y = 45; y < d[1] - 70; ++y)
+    for (int x = 0; x < d[0]; ++x) {
+      const auto* p = static_cast<unsigned char*>(img->GetScalarPointer(x, y, 0));
+      if (p[1] > 180 && p[0] < 110 && p[2] < 130) {
+        (x >= d[0] / 2 ? rightHalf : leftHalf)++;
+        sumX += x;
+      }
+    }
+  EXPECT_GT(rightHalf, 30) << "the patient's left tendon must be in the right panel";
+  EXPECT_EQ(leftHalf, 0);
+  // Lateral: to the right of the left panel's centre (the tip is at the crop's centre or
+  // medial to it).
+  if (rightHalf > 0) EXPECT_GT(sumX / rightHalf, 0.75 * d[0]);
+  if (!std::getenv("ISCHIA_KEEP_TEST_OUTPUT")) fs::remove_all(dir);
+}
