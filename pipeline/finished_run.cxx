@@ -83,7 +83,11 @@ FinishedRun LoadFinishedRun(const fs::path& outDir, const std::optional<fs::path
     throw InputError(e.what());
   }
   const json study = run.result.value("study", json::object());
-  const fs::path dir = studyDir ? *studyDir : fs::path(study.value("study_dir", std::string()));
+  fs::path dir = studyDir ? *studyDir : fs::path(study.value("study_dir", std::string()));
+  const std::string relative = study.value("study_dir_from_output", std::string());
+  if (!studyDir && (dir.empty() || !fs::exists(dir)) && !relative.empty() &&
+      fs::exists(outDir / relative))
+    dir = outDir / relative;
   if (dir.empty() || !fs::exists(dir)) {
     throw InputError("the study folder " +
                      (dir.empty() ? std::string("(not in result.json)") : dir.string()) +

@@ -320,8 +320,9 @@ TEST(SceneRender, PatientLeftIsOnTheLeftOfAPosteriorView) {
     }
   ASSERT_GT(bone, 50);
   ASSERT_GT(tendon, 50);
-  EXPECT_GT(boneX / bone, 160) << "bone (patient right) must be on the right half";
-  EXPECT_LT(tendonX / tendon, 160) << "tendon (patient left) must be on the left half";
+  // 34 mm apart in the scene: far more than a few pixels apart on the screen.
+  EXPECT_GT(boneX / bone, tendonX / tendon + 40)
+      << "bone (patient right) must be right of the tendon (patient left)";
 }
 
 TEST(SceneRender, MatchesTheReferencePictureWithinTolerance) {

@@ -258,8 +258,16 @@ void SetSceneCamera(vtkRenderer* renderer, const SceneActors& s, double azimuthD
   int* size = renderer->GetRenderWindow()->GetSize();
   const double* vp = renderer->GetViewport();
   const double aspect = (vp[2] - vp[0]) * size[0] / ((vp[3] - vp[1]) * size[1]);
-  // The colour bar takes the right 15% of the picture: fit in the rest.
-  cam->SetParallelScale(std::max(hy + 12, (hx + 35) / (0.80 * aspect)) * 1.08);
+  // The colour bar and legend take the right ~18% of the picture: fit the scene in the rest
+  // and shift it left by moving the camera to the right.
+  const double scale = std::max(hy + 12, (hx + 35) / (0.80 * aspect)) * 1.08;
+  cam->SetParallelScale(scale);
+  const double shift = 0.09 * 2 * scale * aspect;
+  cam->SetFocalPoint(s.centre[0] + shift * right[0], s.centre[1] + shift * right[1],
+                     s.centre[2] + shift * right[2]);
+  cam->SetPosition(s.centre[0] + 600 * d[0] + shift * right[0],
+                   s.centre[1] + 600 * d[1] + shift * right[1],
+                   s.centre[2] + 600 * d[2] + shift * right[2]);
   renderer->ResetCameraClippingRange();
 }
 
