@@ -12,8 +12,8 @@
 #include "cli.h"
 #include "dicom_ingest.h"
 #include "hamstring_analysis.h"
-#include "ischia/version.h"
 #include "nifti_io.h"
+#include "ischia/version.h"
 #include "preprocess.h"
 #include "run_config.h"
 #include "series_selection.h"
@@ -137,12 +137,9 @@ void Preprocess(PreparedSeries& p, const RunConfig& config, const MaskImage* mus
 }
 
 json SectionJson(const TendonSectionMeasure& m) {
-  return {{"distance_mm", m.distanceMm},
-          {"z_mm", m.zMm},
-          {"thickness_mm", m.thicknessMm},
-          {"width_mm", m.widthMm},
-          {"csa_mm2", m.csaMm2},
-          {"tear_area_mm2", m.tearAreaMm2},
+  return {{"distance_mm", m.distanceMm},   {"z_mm", m.zMm},
+          {"thickness_mm", m.thicknessMm}, {"width_mm", m.widthMm},
+          {"csa_mm2", m.csaMm2},           {"tear_area_mm2", m.tearAreaMm2},
           {"thickness_caliper_mm", m.thicknessCaliperLps},
           {"width_caliper_mm", m.widthCaliperLps}};
 }
@@ -152,34 +149,34 @@ json SideJson(const SideAnalysis& s) {
   json profile = json::array(), levels = json::array();
   for (const auto& m : s.profile) profile.push_back(SectionJson(m));
   for (const auto& m : s.atLevels) levels.push_back(SectionJson(m));
-  json side = {
-      {"found", true},
-      {"tuberosity_mm", s.tuberosityTipLps},
-      {"footprint_mm", s.footprintLps},
-      {"tendon_found", s.tendonFound},
-      {"tendon",
-       {{"thickness_mm", s.maximum.thicknessMm},
-        {"width_mm", s.maximum.widthMm},
-        {"csa_mm2", s.maximum.csaMm2},
-        {"volume_mm3", s.volumeMm3},
-        {"volume_length_mm", s.volumeLengthMm},
-        {"signal_ratio", s.signalRatio},
-        {"thickness_caliper_mm", s.maximum.thicknessCaliperLps},
-        {"width_caliper_mm", s.maximum.widthCaliperLps},
-        {"at_levels", levels},
-        {"profile", profile}}},
-      {"oedema",
-       {{"peritendinous_mm3", s.peritendinousOedemaMm3}, {"marrow_mm3", s.marrowOedemaMm3}}},
-      {"tear",
-       {{"type", s.tear.type},
-        {"retraction_mm", s.tear.retractionMm},
-        {"gap_mm", s.tear.gapMm},
-        {"extent_percent", s.tear.extentPercent},
-        {"length_mm", s.tear.lengthMm},
-        {"volume_mm3", s.tear.volumeMm3}}},
-      {"grade", s.grade},
-      {"grade_rule", s.gradeRule},
-      {"qc", s.qc}};
+  json side = {{"found", true},
+               {"tuberosity_mm", s.tuberosityTipLps},
+               {"footprint_mm", s.footprintLps},
+               {"tendon_found", s.tendonFound},
+               {"tendon",
+                {{"thickness_mm", s.maximum.thicknessMm},
+                 {"width_mm", s.maximum.widthMm},
+                 {"csa_mm2", s.maximum.csaMm2},
+                 {"volume_mm3", s.volumeMm3},
+                 {"volume_length_mm", s.volumeLengthMm},
+                 {"signal_ratio", s.signalRatio},
+                 {"thickness_caliper_mm", s.maximum.thicknessCaliperLps},
+                 {"width_caliper_mm", s.maximum.widthCaliperLps},
+                 {"at_levels", levels},
+                 {"profile", profile}}},
+               {"oedema",
+                {{"peritendinous_mm3", s.peritendinousOedemaMm3},
+                 {"marrow_mm3", s.marrowOedemaMm3}}},
+               {"tear",
+                {{"type", s.tear.type},
+                 {"retraction_mm", s.tear.retractionMm},
+                 {"gap_mm", s.tear.gapMm},
+                 {"extent_percent", s.tear.extentPercent},
+                 {"length_mm", s.tear.lengthMm},
+                 {"volume_mm3", s.tear.volumeMm3}}},
+               {"grade", s.grade},
+               {"grade_rule", s.gradeRule},
+               {"qc", s.qc}};
   return side;
 }
 
@@ -187,8 +184,7 @@ json SideJson(const SideAnalysis& s) {
 json LeftRightJson(const SideAnalysis& l, const SideAnalysis& r) {
   if (!l.tendonFound || !r.tendonFound) return nullptr;
   auto pair = [](double a, double b) {
-    return json{{"left_minus_right", a - b},
-                {"left_over_right", b != 0 ? json(a / b) : json(nullptr)}};
+    return json{{"left_minus_right", a - b}, {"left_over_right", b != 0 ? json(a / b) : json(nullptr)}};
   };
   return {{"thickness_mm", pair(l.maximum.thicknessMm, r.maximum.thicknessMm)},
           {"width_mm", pair(l.maximum.widthMm, r.maximum.widthMm)},
@@ -201,8 +197,8 @@ json LeftRightJson(const SideAnalysis& l, const SideAnalysis& r) {
 
 // Stages 3-6 on the prepared series; writes OUT_DIR/labels.nii.gz (atomically) and fills the
 // sides, the left-right comparison and the analysis QC of `result`.
-HamstringAnalysisResult AnalyseSides(const PreparedStudy& study, const RunConfig& config,
-                                     const fs::path& outDir, json& result) {
+HamstringAnalysisResult AnalyseSides(const PreparedStudy& study, const RunConfig& config, const fs::path& outDir,
+                  json& result) {
   const PreparedSeries& fluid = study.series.front();
   const PreparedSeries* t1 = nullptr;
   for (const PreparedSeries& p : study.series)
@@ -269,9 +265,8 @@ void WriteVisuals(const PreparedStudy& study, const HamstringAnalysisResult& r,
     for (const PreparedSeries& p : study.series) {
       if (p.role != "axial_t1") continue;
       in.anatomy = p.standardised.GetPointer();
-      in.anatomyName = p.chosen->stack.seriesDescription.empty()
-                           ? std::string("T1")
-                           : p.chosen->stack.seriesDescription;
+      in.anatomyName = p.chosen->stack.seriesDescription.empty() ? std::string("T1")
+                                                                  : p.chosen->stack.seriesDescription;
     }
     in.left = ToOverlay(r.left);
     in.right = ToOverlay(r.right);
@@ -313,23 +308,21 @@ int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
   // Stale outputs of an earlier run must not pass for this run's: result.json is written last.
   fs::remove(options.outDir / "result.json", ec);
   fs::remove(options.outDir / "labels.nii.gz", ec);
-  for (const char* dir : {"meshes", "renders", "key_images"})
-    fs::remove_all(options.outDir / dir, ec);
+  for (const char* dir : {"meshes", "renders", "key_images"}) fs::remove_all(options.outDir / dir, ec);
   const int threads = ConfigureThreads(options.threads);
 
   StageTimes times;
-  json result = {
-      {"schema", "ischia.result/1"},
-      {"status", "failed"},
-      {"error", nullptr},
-      {"study", json::object()},
-      {"sides", NotFoundSides("not analysed")},
-      {"ischia_version", kVersion},
-      {"threads", threads},
-      {"config", RunConfigToJson(config)},
-      {"warnings", json::array()},
-      {"outputs",
-       {{"images", json::array()}, {"meshes", json::array()}, {"warnings", json::array()}}}};
+  json result = {{"schema", "ischia.result/1"},
+                 {"status", "failed"},
+                 {"error", nullptr},
+                 {"study", json::object()},
+                 {"sides", NotFoundSides("not analysed")},
+                 {"ischia_version", kVersion},
+                 {"threads", threads},
+                 {"config", RunConfigToJson(config)},
+                 {"warnings", json::array()},
+                 {"outputs",
+                  {{"images", json::array()}, {"meshes", json::array()}, {"warnings", json::array()}}}};
   int exitCode = kExitProcessingFailure;
   std::optional<InputError> inputError;
   const auto totalStart = std::chrono::steady_clock::now();
@@ -360,11 +353,10 @@ int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
     js["study_instance_uid"] = study->studyInstanceUid;
     js["study_dir"] = fs::absolute(options.studyDir).lexically_normal().string();
     // Also relative to the output folder: still right when both move together (ischia demo).
-    js["study_dir_from_output"] =
-        fs::absolute(options.studyDir)
-            .lexically_normal()
-            .lexically_relative(fs::absolute(options.outDir).lexically_normal())
-            .string();
+    js["study_dir_from_output"] = fs::absolute(options.studyDir)
+                                      .lexically_normal()
+                                      .lexically_relative(fs::absolute(options.outDir).lexically_normal())
+                                      .string();
     js["series"] = json::array();
     for (const ImageStack& s : study->stacks) js["series"].push_back(SeriesJson(s));
 
