@@ -17,6 +17,8 @@ int RunCli(int argc, char** argv) {
   AddRunCommand(app, &exitCode);
   AddBatchCommands(app, &exitCode);
   AddReportCommand(app, &exitCode);
+  AddRenderCommand(app, &exitCode);
+  AddViewCommand(app, &exitCode);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

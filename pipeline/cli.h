@@ -23,6 +23,8 @@ void AddDemoCommand(CLI::App& app, int* exitCode);
 void AddRunCommand(CLI::App& app, int* exitCode);
 void AddBatchCommands(CLI::App& app, int* exitCode);  // batch, merge, cohort
 void AddReportCommand(CLI::App& app, int* exitCode);
+void AddRenderCommand(CLI::App& app, int* exitCode);
+void AddViewCommand(CLI::App& app, int* exitCode);
 
 int RunCli(int argc, char** argv);
 

@@ -60,7 +60,9 @@ void AddDemoCommand(CLI::App& app, int* exitCode) {
                  "coronal STIR, 3-plane localizer)\n"
               << "  study/truth/    its ground truth (truth.json, labels.nii.gz)\n"
               << "  inspect.txt     what ischia inspect found (inspect.json for machines)\n"
-              << "  run/            ischia run's result.json, labels.nii.gz, report.html and report.pdf\n";
+              << "  run/            ischia run's result.json, labels.nii.gz, report.html, report.pdf,\n"
+              << "                  meshes/ (vtp, stl), renders/ (3D) and key_images/ (axial, coronal)\n"
+              << "                  as PNG; ischia view " << (outDir / "run").string() << " opens them\n";
     *exitCode = kExitOk;
   });
 }

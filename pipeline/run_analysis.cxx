@@ -19,6 +19,7 @@
 #include "report.h"
 #include "run_config.h"
 #include "series_selection.h"
+#include "study_visuals.h"
 #include "threading.h"
 #include "volume_reader.h"
 
@@ -200,7 +201,7 @@ json LeftRightJson(const SideAnalysis& l, const SideAnalysis& r) {
 
 // Stages 3-6 on the prepared series; writes OUT_DIR/labels.nii.gz (atomically) and fills the
 // sides, the left-right comparison and the analysis QC of `result`.
-void AnalyseSides(const PreparedStudy& study, const RunConfig& config, const fs::path& outDir,
+HamstringAnalysisResult AnalyseSides(const PreparedStudy& study, const RunConfig& config, const fs::path& outDir,
                   json& result) {
   const PreparedSeries& fluid = study.series.front();
   const PreparedSeries* t1 = nullptr;
@@ -233,6 +234,65 @@ void AnalyseSides(const PreparedStudy& study, const RunConfig& config, const fs:
   if (!r.left.found && !r.right.found) {
     result["warnings"].push_back("neither ischial tuberosity was found: " + r.left.reason);
   }
+  return r;
+}
+
+SideOverlay ToOverlay(const SideAnalysis& s) {
+  SideOverlay o;
+  o.side = s.side;
+  o.found = s.found;
+  o.reason = s.reason;
+  o.tipLps = s.tuberosityTipLps;
+  o.footprintLps = s.footprintLps;
+  o.tendonFound = s.tendonFound;
+  for (const TendonSectionMeasure& m : s.profile) {
+    o.profile.push_back({m.distanceMm, m.zMm, m.thicknessMm, m.widthMm, m.csaMm2,
+                         m.thicknessCaliperLps, m.widthCaliperLps});
+  }
+  o.tearType = s.tear.type;
+  o.retractionMm = s.tear.retractionMm;
+  o.grade = s.grade;
+  return o;
+}
+
+// The render stage: meshes, 3D renders and key images, listed in result["outputs"]. Never
+// fails the run: problems become warnings (the numbers are already in `result`).
+void WriteVisuals(const PreparedStudy& study, const HamstringAnalysisResult& r,
+                  const RunOptions& options, json& result) {
+  json& out = result["outputs"];
+  out["labels"] = "labels.nii.gz";
+  out["render"] = options.render;
+  try {
+    const PreparedSeries& fluid = study.series.front();
+    StudyVisualsInput in;
+    in.fluid = fluid.standardised.GetPointer();
+    in.body = fluid.body.GetPointer();
+    in.labels = r.labels.GetPointer();
+    in.midlineXmm = r.midlineXmm;
+    in.fluidName = fluid.chosen->stack.seriesDescription.empty()
+                       ? std::string("fluid-sensitive")
+                       : fluid.chosen->stack.seriesDescription;
+    for (const PreparedSeries& p : study.series) {
+      if (p.role != "axial_t1") continue;
+      in.anatomy = p.standardised.GetPointer();
+      in.anatomyName = p.chosen->stack.seriesDescription.empty() ? std::string("T1")
+                                                                  : p.chosen->stack.seriesDescription;
+    }
+    in.left = ToOverlay(r.left);
+    in.right = ToOverlay(r.right);
+    StudyVisualsOptions vo;
+    vo.render = options.render;
+    StudyVisualsOutput v = WriteStudyVisuals(in, options.outDir, vo);
+    out["images"] = v.images;
+    out["meshes"] = v.meshes;
+    out["skipped_structures"] = v.skipped;
+    out["warnings"] = v.warnings;
+    out["display"] = v.display;
+    out["timings_s"] = v.timingsS;
+  } catch (const std::exception& e) {
+    out["warnings"].push_back(std::string("visual outputs failed: ") + e.what());
+  }
+  for (const auto& w : out["warnings"]) result["warnings"].push_back(w);
 }
 
 }  // namespace
@@ -260,6 +320,7 @@ int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
   fs::remove(options.outDir / "labels.nii.gz", ec);
   fs::remove(options.outDir / "report.html", ec);
   fs::remove(options.outDir / "report.pdf", ec);
+  for (const char* dir : {"meshes", "renders", "key_images"}) fs::remove_all(options.outDir / dir, ec);
   const int threads = ConfigureThreads(options.threads);
 
   StageTimes times;
@@ -271,7 +332,9 @@ int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
                  {"ischia_version", kVersion},
                  {"threads", threads},
                  {"config", RunConfigToJson(config)},
-                 {"warnings", json::array()}};
+                 {"warnings", json::array()},
+                 {"outputs",
+                  {{"images", json::array()}, {"meshes", json::array()}, {"warnings", json::array()}}}};
   int exitCode = kExitProcessingFailure;
   std::optional<InputError> inputError;
   const auto totalStart = std::chrono::steady_clock::now();
@@ -309,6 +372,12 @@ int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
     js["accession_number"] = study->accessionNumber;
     js["study_description"] = study->studyDescription;
     js["institution_name"] = study->institutionName;
+    js["study_dir"] = fs::absolute(options.studyDir).lexically_normal().string();
+    // Also relative to the output folder: still right when both move together (ischia demo).
+    js["study_dir_from_output"] = fs::absolute(options.studyDir)
+                                      .lexically_normal()
+                                      .lexically_relative(fs::absolute(options.outDir).lexically_normal())
+                                      .string();
     js["series"] = json::array();
     for (const ImageStack& s : study->stacks) js["series"].push_back(SeriesJson(s));
 
@@ -409,7 +478,9 @@ int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
     result["preprocessing"] = qc;
 
     // Stages 3-6.
-    times.Time("analyse_sides", [&] { AnalyseSides(prepared, config, options.outDir, result); });
+    const HamstringAnalysisResult analysis = times.Time(
+        "analyse_sides", [&] { return AnalyseSides(prepared, config, options.outDir, result); });
+    times.Time("render", [&] { WriteVisuals(prepared, analysis, options, result); });
     result["status"] = "ok";
     exitCode = kExitOk;
   } catch (const AnalysisError& e) {

@@ -15,6 +15,7 @@ struct RunOptions {
   int threads = 0;  // <= 0: hardware concurrency
   std::optional<std::filesystem::path> configPath;
   bool noPdf = false;  // --no-pdf: no report.pdf whatever the config says
+  bool render = true;  // 3D renders and key images (meshes are always written)
 };
 
 // Runs the analysis and writes result.json atomically; returns the exit code (0 analysed,

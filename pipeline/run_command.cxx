@@ -21,6 +21,8 @@ void AddRunCommand(CLI::App& app, int* exitCode) {
   cmd->add_option("--config", *config, "JSON file overriding the default parameters");
   cmd->add_flag("--no-pdf", options->noPdf,
                 "Write report.html only (no report.pdf, no Chromium); config key report.pdf");
+  cmd->add_flag("!--no-render", options->render,
+                "Skip the 3D renders and key images (meshes and numbers are still written)");
   cmd->callback([=] {
     if (!config->empty()) options->configPath = *config;
     nlohmann::json result;
@@ -32,6 +34,9 @@ void AddRunCommand(CLI::App& app, int* exitCode) {
                 << result["error"]["message"].get<std::string>();
     }
     std::cout << ")\n";
+    for (const auto& w : result["warnings"]) {
+      std::cerr << "ischia: warning: " << w.get<std::string>() << "\n";
+    }
     for (const auto& [stage, seconds] : result["timings_s"].items()) {
       std::cout << "  " << stage << ": " << seconds.get<double>() << " s\n";
     }

@@ -9,7 +9,7 @@ packages=(
   libinsighttoolkit5-dev libvtk9-dev libgdcm-dev libgdcm-tools libdcmtk-dev
   libcli11-dev nlohmann-json3-dev libsqlite3-dev zlib1g-dev libfftw3-dev
   libgtest-dev libgmock-dev
-  xvfb xauth
+  xvfb xauth libx11-dev
   python3
   slurm-wlm munge
   chromium poppler-utils fonts-dejavu-core
