@@ -69,22 +69,29 @@ void TaperEnds(std::vector<TubeKey>& keys) {
 }
 
 // sum_k h[k] cos((k + 2) theta + phase_k) for the direction (x, y) without trigonometry calls;
-// h[4 + k] = cos(phase_k) in [-1, 1], phase_k in [0, pi].
-double Harmonics(const std::array<double, 8>& h, double x, double y) {
-  const double r = std::hypot(x, y);
+// h[4 + k] = cos(phase_k) in [-1, 1], phase_k in [0, pi]; sinPhase[k] = sin(phase_k) (see
+// PhaseSines); r = std::hypot(x, y).
+double Harmonics(const std::array<double, 8>& h, const std::array<double, 4>& sinPhase, double x,
+                 double y, double r) {
   if (r < 1e-9) return 0;
   const double c1 = x / r, s1 = y / r;
   double ck = c1 * c1 - s1 * s1, sk = 2 * s1 * c1;  // k = 2
   double sum = 0;
   for (int k = 0; k < 4; ++k) {
-    // h[4 + k] holds cos and sin of the phase packed as cos = h[4+k], sin = sqrt(1 - cos^2).
-    const double cp = h[4 + k], sp = std::sqrt(std::max(0.0, 1 - cp * cp));
+    const double cp = h[4 + k], sp = sinPhase[k];
     sum += h[k] * (ck * cp - sk * sp);
     const double cn = ck * c1 - sk * s1, sn = sk * c1 + ck * s1;
     ck = cn;
     sk = sn;
   }
   return sum;
+}
+
+// Sines of the phases of Harmonics: h[4 + k] holds the cosine, sin = sqrt(1 - cos^2).
+std::array<double, 4> PhaseSines(const std::array<double, 8>& h) {
+  std::array<double, 4> sp{};
+  for (int k = 0; k < 4; ++k) sp[k] = std::sqrt(std::max(0.0, 1 - h[4 + k] * h[4 + k]));
+  return sp;
 }
 
 }  // namespace
@@ -105,6 +112,8 @@ Anatomy::Anatomy(std::uint64_t seed, const PhantomOptions& options) : seed_(seed
   for (int i = 4; i < 8; ++i) outlineHarmonics_[i] = rng.Uniform(-1, 1);
   outlineHarmonics_[2] = rng.Uniform(3, 8);  // 4th harmonic bulging at the diagonals: boxier
   outlineHarmonics_[6] = -1;
+  fatPhaseSines_ = PhaseSines(fatHarmonics_);
+  outlinePhaseSines_ = PhaseSines(outlineHarmonics_);
 
   const double sc = scale_ * bulk_, f = fatBase_;
   auto oa = [&](double aE) { return aE * sc + 0.8 * f; };
@@ -180,6 +189,12 @@ Anatomy::Anatomy(std::uint64_t seed, const PhantomOptions& options) : seed_(seed
     bowel_.push_back(e);
     bowelGas_.push_back(rng.Chance(0.4) ? 1 : 0);
   }
+  std::vector<std::array<double, 2>> bowelZ;
+  for (const Ellipsoid& e : bowel_) {
+    const double r = std::max({e.radii.x, e.radii.y, e.radii.z});
+    bowelZ.push_back({e.centre.z - r, e.centre.z + r});
+  }
+  bowelIndex_.Build(bowelZ, 10, 30);
 }
 
 Vec3 Anatomy::ToBody(const Vec3& lps) const { return toBody_ * (lps - offset_); }
@@ -326,12 +341,15 @@ void Anatomy::BuildSide(Side& s, Rng& rng, const PhantomSideOptions& opt) {
   s.femurParts[1] = partE(s.greaterTrochanter);
   s.femurParts[2] = partC(s.shaft);
   s.femurParts[3] = partE(s.lesserTrochanter);
+  std::vector<std::array<double, 2>> vesselZ;
   for (const Capsule& c : s.vessels) {
     Box b;
     b.Add(c.a, std::max(c.ra, c.rb));
     b.Add(c.b, std::max(c.ra, c.rb));
     s.vesselBoxes.push_back(b);
+    vesselZ.push_back({b.lo[2], b.hi[2]});
   }
+  s.vesselIndex.Build(vesselZ, 10, 12);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -707,18 +725,18 @@ double Anatomy::BodySdf(const Vec3& b) const {
   double f = pelvis_.Sdf(b);
   if (thigh_.BoundDistance(q) < f + 30) f = SmoothMin(f, thigh_.Sdf(q), 30);
   // Individual shape: smooth bumps and flattening of the outline (a few mm).
-  f -= Harmonics(outlineHarmonics_, b.x, b.y + 20);
+  f -= Harmonics(outlineHarmonics_, outlinePhaseSines_, b.x, b.y + 20, std::hypot(b.x, b.y + 20));
   if (cleft_.BoundDistance(b) < std::fabs(f) + 12) f = -SmoothMin(-f, cleft_.Sdf(b), 8);
   return f;
 }
 
 double Anatomy::FatThickness(const Vec3& b) const {
-  TubeKey k;
   double cx = 0, cy = 0;
-  if (pelvis_.Section(b.z, k)) cy = k.cy;
-  const double r = std::max(std::hypot(b.x - cx, b.y - cy), 1e-9);
+  pelvis_.SectionCentreY(b.z, cy);
+  const double hyp = std::hypot(b.x - cx, b.y - cy);
+  const double r = std::max(hyp, 1e-9);
   const double post = std::max(0.0, (b.y - cy) / r);
-  const double h = Harmonics(fatHarmonics_, b.x - cx, b.y - cy);
+  const double h = Harmonics(fatHarmonics_, fatPhaseSines_, b.x - cx, b.y - cy, hyp);
   const double zf = b.z < -60 ? 0.8 : 1.0;
   return std::max(3.0, fatBase_ * zf * (0.72 + 0.5 * post + 0.12 * h));
 }
@@ -846,8 +864,9 @@ bool Anatomy::ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue&
   return false;
 }
 
-bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double& dist,
-                           Tissue& tissue) const {
+// `stop`: see Classify; "decided" with an unspecified tissue once dist <= stop.
+bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double stop,
+                           double& dist, Tissue& tissue) const {
   // Bones.
   const Vec3 dh = q - s.femoralHead;
   const double hipBound = s.hipBox.Distance(q), femurBound = s.femurBox.Distance(q);
@@ -895,8 +914,9 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
       }
     }
   }
+  if (dist <= stop) return true;
   if (ClassifyTendon(s, q, dist, tissue)) return true;
-  if (!inEnvelope) return false;
+  if (!inEnvelope || dist <= stop) return dist <= stop;
   if (s.adductorTendon.BoundDistance(q) <= dist) {
     const double f = s.adductorTendon.Sdf(q);
     dist = std::min(dist, std::fabs(f));
@@ -936,6 +956,7 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
       return true;
     }
   }
+  if (dist <= stop) return true;
   bool inPad = false;
   s.padIndex.ForNear(q, dist, [&](std::size_t i) {
     if (inPad) return;
@@ -943,7 +964,7 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
     dist = std::min(dist, std::fabs(f));
     inPad = f < 0;
   });
-  if (inPad) {
+  if (inPad || dist <= stop) {
     tissue = kFat;
     return true;
   }
@@ -973,7 +994,7 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
   return true;
 }
 
-bool Anatomy::ClassifyMidline(const Vec3& b, double& dist, Tissue& tissue) const {
+bool Anatomy::ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& tissue) const {
   if (sacrum_.BoundDistance(b) <= dist) {
     const double f = sacrum_.Sdf(b);
     dist = std::min({dist, std::fabs(f), std::fabs(f + 1.6)});
@@ -990,6 +1011,7 @@ bool Anatomy::ClassifyMidline(const Vec3& b, double& dist, Tissue& tissue) const
       return true;
     }
   }
+  if (dist <= stop) return true;
   struct Organ {
     const Ellipsoid* e;
     double wall;
@@ -1008,22 +1030,26 @@ bool Anatomy::ClassifyMidline(const Vec3& b, double& dist, Tissue& tissue) const
       return true;
     }
   }
-  for (std::size_t i = 0; i < bowel_.size(); ++i) {
+  if (dist <= stop) return true;
+  // Only the bowel loops whose z range is near (the others fail the z test below).
+  bool inBowel = false;
+  bowelIndex_.ForCandidates(b.z, dist, [&](std::size_t i) {
+    if (inBowel) return;
     const Ellipsoid& e = bowel_[i];
     const double r = std::max({e.radii.x, e.radii.y, e.radii.z});
-    if (std::fabs(b.z - e.centre.z) - r > dist || std::fabs(b.x - e.centre.x) - r > dist) continue;
-    if (Norm(b - e.centre) - r > dist) continue;
+    if (std::fabs(b.z - e.centre.z) - r > dist || std::fabs(b.x - e.centre.x) - r > dist) return;
+    if (Norm(b - e.centre) - r > dist) return;
     const double f = e.Sdf(b);
     dist = std::min({dist, std::fabs(f), std::fabs(f + 2.5)});
     if (f < 0) {
       tissue = f < -2.5 ? (bowelGas_[i] ? kAir : kBowelContent) : kMuscleOther;
-      return true;
+      inBowel = true;
     }
-  }
-  return false;
+  });
+  return inBowel;
 }
 
-Tissue Anatomy::Classify(const Vec3& lps, double* distance) const {
+Tissue Anatomy::Classify(const Vec3& lps, double* distance, double stop) const {
   const Vec3 b = ToBody(lps);
   const double fb = BodySdf(b);
   double dist = std::fabs(fb);
@@ -1046,21 +1072,24 @@ Tissue Anatomy::Classify(const Vec3& lps, double* distance) const {
   const Side& s = sides_[sideIndex];
   const Vec3 q{std::fabs(b.x), b.y, b.z};
   dist = std::min(dist, std::fabs(b.x) + 0.5);  // the other side's structures
-  bool decided = false;
-  if (inEnvelope) decided = ClassifyMidline(b, dist, tissue);
-  if (!decided) decided = ClassifySide(s, q, inEnvelope, dist, tissue);
-  if (!decided) {
+  bool decided = dist <= stop;
+  if (inEnvelope && !decided) decided = ClassifyMidline(b, stop, dist, tissue);
+  if (!decided) decided = ClassifySide(s, q, inEnvelope, stop, dist, tissue);
+  if (!decided && dist > stop) {
     tissue = inEnvelope ? kFat : kSubcutaneousFat;
-    for (std::size_t i = 0; i < s.vessels.size(); ++i) {
+    // Only the vessels whose z range is near (the others fail the box test).
+    bool inVessel = false;
+    s.vesselIndex.ForCandidates(q.z, dist, [&](std::size_t i) {
+      if (inVessel) return;
       const Capsule& c = s.vessels[i];
-      if (s.vesselBoxes[i].Distance(q) > dist) continue;
+      if (s.vesselBoxes[i].Distance(q) > dist) return;
       const double f = c.Sdf(q);
       dist = std::min(dist, std::fabs(f));
       if (f < 0) {
         tissue = kVein;
-        break;
+        inVessel = true;
       }
-    }
+    });
   }
   *distance = dist;
   return tissue;

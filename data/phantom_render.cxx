@@ -32,6 +32,17 @@ inline void AddMix(PixelMix& m, std::uint8_t id, float w) {
 }
 
 struct Sampler {
+  Sampler(const Anatomy& anatomy_, const Plane& plane_, int m_, double t_, float weight_,
+          std::vector<PixelMix>* mix_, std::vector<std::uint16_t>* labels_)
+      : anatomy(anatomy_),
+        plane(plane_),
+        m(m_),
+        t(t_),
+        weight(weight_),
+        normal(plane_.Normal()),
+        mix(mix_),
+        labels(labels_),
+        diagonal(std::hypot(plane_.dx, plane_.dy)) {}
   const Anatomy& anatomy;
   const Plane& plane;
   int m;         // sub-samples per pixel edge
@@ -40,6 +51,7 @@ struct Sampler {
   Vec3 normal;
   std::vector<PixelMix>* mix;
   std::vector<std::uint16_t>* labels;
+  double diagonal;  // of a pixel (mm)
   std::size_t evaluations = 0;
 
   void Fill(int a0, int b0, int size, Tissue tissue) {
@@ -65,10 +77,12 @@ struct Sampler {
     if (a0 >= na || b0 >= nb) return;
     // Centre of the block in continuous sub-sample coordinates; sub-sample i spans [i, i+1).
     const double ac = a0 + 0.5 * size, bc = b0 + 0.5 * size;
+    // A block larger than one sub-sample needs its tissue only if it is uniform: Classify may
+    // stop as soon as it knows that the distance is too small for that.
+    const double half = 0.5 * size / m * diagonal;
     double dist = 0;
-    const Tissue tissue = anatomy.Classify(Position(ac, bc), &dist);
+    const Tissue tissue = anatomy.Classify(Position(ac, bc), &dist, size == 1 ? -1.0 : kSafety * half);
     ++evaluations;
-    const double half = 0.5 * size / m * std::hypot(plane.dx, plane.dy);
     if (size == 1 || dist > kSafety * half) {
       Fill(a0, b0, size, tissue);
       return;
@@ -83,7 +97,7 @@ struct Sampler {
   Vec3 Position(double ac, double bc) const {
     // Pixel index of a continuous sub-sample coordinate: pixel centre i sits at m*i + m/2.
     const double i = ac / m - 0.5, j = bc / m - 0.5;
-    return plane.At(i, j) + t * normal;
+    return plane.At(i, j, 0, normal) + t * normal;
   }
 
   void Run() { Run(0, 0, plane.nx * m, plane.ny * m); }
@@ -110,7 +124,7 @@ std::size_t SampleTissues(const Anatomy& anatomy, const Plane& plane, int inPlan
     // Full in-plane sub-sampling on the central sub-plane, pixel sampling on the others: the
     // slice profile blurs those anyway, and it halves the boundary evaluations.
     const int ms = (s == k / 2) ? m : std::max(1, m / 2);
-    Sampler sampler{anatomy, plane, ms, t, 1.0f / (ms * ms * k), plane.Normal(), &mix, nullptr};
+    Sampler sampler(anatomy, plane, ms, t, 1.0f / (ms * ms * k), &mix, nullptr);
     sampler.Run();
     evaluations += sampler.evaluations;
   }
@@ -143,7 +157,7 @@ void SampleLabels(const Anatomy& anatomy, const Plane& plane, const std::vector<
     const int j0 = std::max(0, static_cast<int>(std::floor(jmin))),
               j1 = std::min(plane.ny, static_cast<int>(std::ceil(jmax)) + 1);
     if (i0 >= i1 || j0 >= j1) continue;
-    Sampler sampler{anatomy, plane, 1, 0.0, 1.0f, n, nullptr, &labels};
+    Sampler sampler(anatomy, plane, 1, 0.0, 1.0f, nullptr, &labels);
     sampler.Run(i0, j0, i1, j1);
   }
 }

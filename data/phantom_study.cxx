@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <exception>
 #include <fstream>
@@ -161,6 +162,38 @@ std::string FormatDs3(const Vec3& v) {
   return FormatDecimalString(v.x) + "\\" + FormatDecimalString(v.y) + "\\" +
          FormatDecimalString(v.z);
 }
+
+// Stage timer: with ISCHIA_PHANTOM_TIMING set, prints the wall and process CPU seconds of each
+// stage of a study to stderr (for benchmarks; the output files do not depend on it).
+class StageTimer {
+ public:
+  StageTimer() : enabled_(std::getenv("ISCHIA_PHANTOM_TIMING") != nullptr) { Reset(); }
+  void Lap(const char* stage) {
+    if (!enabled_) return;
+    const double wall = Wall(), cpu = Cpu();
+    std::fprintf(stderr, "phantom stage %-10s wall %7.3f s  cpu %7.3f s\n", stage, wall - wall_,
+                 cpu - cpu_);
+    wall_ = wall;
+    cpu_ = cpu;
+  }
+
+ private:
+  void Reset() {
+    wall_ = Wall();
+    cpu_ = Cpu();
+  }
+  static double Wall() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  static double Cpu() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+  }
+  bool enabled_;
+  double wall_ = 0, cpu_ = 0;
+};
 
 // ---------------------------------------------------------------------------------------------
 template <class F>
@@ -432,12 +465,14 @@ void WriteSeries(const StudyContext& c, SeriesPlan& p, const fs::path& outDir,
 // ---------------------------------------------------------------------------------------------
 PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::path& outDir) {
   const auto start = std::chrono::steady_clock::now();
+  StageTimer timer;
   if (options.inPlaneScale < 1.0 || options.inPlaneScale > 8.0)
     throw std::invalid_argument("inPlaneScale must be within 1-8");
   if (options.supersampling < 1 || options.supersampling > 8)
     throw std::invalid_argument("supersampling must be within 1-8");
   const std::uint64_t seed = options.seed;
   const Anatomy anatomy(seed, options);
+  timer.Lap("anatomy");
   Rng rng(HashCombine(seed, 0x9807));
 
   StudyContext c;
@@ -718,6 +753,8 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
     });
   }
 
+  timer.Lap("render");
+
   // Label map in the axial fluid-sensitive geometry.
   const SeriesPlan& fluid = plans[2];
   auto labels = LabelImage::New();
@@ -754,6 +791,8 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
       std::copy(slice.begin(), slice.end(), buffer + k * sliceSize);
     });
   }
+
+  timer.Lap("labels");
 
   // Write.
   fs::create_directories(outDir);
@@ -801,13 +840,16 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
     truth.series.push_back(st);
     seriesJson.push_back(sj);
   }
+  timer.Lap("dicom");
   truth.right = SideTruth(anatomy, 0);
   truth.left = SideTruth(anatomy, 1);
+  timer.Lap("truth");
 
   const fs::path truthDir = outDir / "truth";
   fs::create_directories(truthDir);
   truth.labelMap = fs::absolute(truthDir / "labels.nii.gz");
   WriteNifti(labels.GetPointer(), truth.labelMap);
+  timer.Lap("nifti");
   nlohmann::json j;
   j["generator"] = {{"name", "ischia phantom"}, {"version", 1}};
   j["seed"] = seed;
