@@ -1096,24 +1096,42 @@ Tissue Anatomy::Classify(const Vec3& lps, double* distance, double stop) const {
 }
 
 void Anatomy::TextureFine(const Vec3& lps, double& fibre, double& septum) const {
-  const Vec3 b = ToBody(lps);
-  // Muscle fibre bundles run mostly cranio-caudally; fat septa are a zero set of noise.
-  fibre = GradientNoise(seed_ ^ 0x11, b.x / 1.6, b.y / 1.6, b.z / 10.0);
-  const double n2 = GradientNoise(seed_ ^ 0x21, b.x / 16.0, b.y / 16.0, b.z / 24.0);
-  septum = std::max(0.0, 1.0 - std::fabs(n2) / 0.035);
+  TextureCache cache;
+  TextureFine(lps, fibre, septum, cache);
 }
 
 double Anatomy::TextureMedium(const Vec3& lps) const {
-  const Vec3 b = ToBody(lps);
-  const double n = GradientNoise(seed_ ^ 0x12, b.x / 5.0, b.y / 5.0, b.z / 25.0);
-  return std::max(0.0, 1.0 - std::fabs(n) / 0.08);  // fatty streaks between fascicles
+  TextureCache cache;
+  return TextureMedium(lps, cache);
 }
 
 void Anatomy::TextureCoarse(const Vec3& lps, double& gate, double& hetero) const {
+  TextureCache cache;
+  TextureCoarse(lps, gate, hetero, cache);
+}
+
+void Anatomy::TextureFine(const Vec3& lps, double& fibre, double& septum,
+                          TextureCache& cache) const {
   const Vec3 b = ToBody(lps);
-  gate =
-      std::clamp(4.0 * GradientNoise(seed_ ^ 0x23, b.x / 25.0, b.y / 25.0, b.z / 25.0), 0.0, 1.0);
-  hetero = GradientNoise(seed_ ^ 0x31, b.x / 30.0, b.y / 30.0, b.z / 30.0);
+  // Muscle fibre bundles run mostly cranio-caudally; fat septa are a zero set of noise.
+  fibre = GradientNoise(seed_ ^ 0x11, b.x / 1.6, b.y / 1.6, b.z / 10.0, cache.cells[0]);
+  const double n2 = GradientNoise(seed_ ^ 0x21, b.x / 16.0, b.y / 16.0, b.z / 24.0, cache.cells[1]);
+  septum = std::max(0.0, 1.0 - std::fabs(n2) / 0.035);
+}
+
+double Anatomy::TextureMedium(const Vec3& lps, TextureCache& cache) const {
+  const Vec3 b = ToBody(lps);
+  const double n = GradientNoise(seed_ ^ 0x12, b.x / 5.0, b.y / 5.0, b.z / 25.0, cache.cells[0]);
+  return std::max(0.0, 1.0 - std::fabs(n) / 0.08);  // fatty streaks between fascicles
+}
+
+void Anatomy::TextureCoarse(const Vec3& lps, double& gate, double& hetero,
+                            TextureCache& cache) const {
+  const Vec3 b = ToBody(lps);
+  gate = std::clamp(
+      4.0 * GradientNoise(seed_ ^ 0x23, b.x / 25.0, b.y / 25.0, b.z / 25.0, cache.cells[0]), 0.0,
+      1.0);
+  hetero = GradientNoise(seed_ ^ 0x31, b.x / 30.0, b.y / 30.0, b.z / 30.0, cache.cells[1]);
 }
 
 bool Anatomy::InTendonEnvelope(const Vec3& lps, int sideIndex) const {
@@ -1209,10 +1227,13 @@ TendonSection MeasureTendonSection(const Anatomy& anatomy, int sideIndex, double
   const double h = 0.1;
   double n = 0, sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
   std::vector<std::pair<double, double>> pts;
+  // One level: the tubes' sections are looked up once.
+  const ZTube::Row cjRow = s.tendon.conjoint.RowAt(zb), smRow = s.tendon.semimembranosus.RowAt(zb);
   for (double y = y0 + h / 2; y < y1; y += h) {
     for (double x = x0 + h / 2; x < x1; x += h) {
       const Vec3 q{x, y, zb};
-      if (!(s.tendon.conjoint.Sdf(q) < 0 || s.tendon.semimembranosus.Sdf(q) < 0)) continue;
+      if (!(s.tendon.conjoint.Inside(q, cjRow) || s.tendon.semimembranosus.Inside(q, smRow)))
+        continue;
       if (anatomy.HipBoneSdf(s, q, nullptr) < 0) continue;
       pts.emplace_back(x, y);
       n += 1;

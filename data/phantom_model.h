@@ -64,6 +64,15 @@ class Rng {
 };
 // Smooth 3-D gradient noise in about [-1, 1], deterministic from `seed`.
 double GradientNoise(std::uint64_t seed, double x, double y, double z);
+// The lattice cell of the last evaluation with its corner gradients: neighbouring points
+// usually share a cell, and then the corner hashes are not recomputed (same values).
+struct NoiseCell {
+  std::uint64_t seed = 0;
+  long i = 0, j = 0, k = 0;
+  bool valid = false;
+  const double* g[8] = {};
+};
+double GradientNoise(std::uint64_t seed, double x, double y, double z, NoiseCell& cell);
 
 // ---------------------------------------------------------------------------------------------
 // Tissues. Labels: ischium tissues -> 1, hamstring tendon tissues -> 2, tear tissues -> 3.
@@ -125,6 +134,18 @@ class ZTube {
   ZTube() = default;
   explicit ZTube(std::vector<TubeKey> keys);
   inline double Sdf(const Vec3& p) const;
+  // The tabulated section at a level, and Sdf with it given (for many points of one level).
+  struct Row {  // tabulated section for fast look-up
+    double cx, cy, a, b, cosA, sinA, bend, lipschitz;
+  };
+  Row RowAt(double z) const {
+    Row r{};
+    if (!keys_.empty()) Lookup(z, r);
+    return r;
+  }
+  inline double Sdf(const Vec3& p, const Row& row) const;  // row = RowAt(p.z)
+  // Exactly Sdf(p, row) < 0, without the distance (cheaper).
+  inline bool Inside(const Vec3& p, const Row& row) const;
   // Section at level z (interpolated key); false outside the z range.
   bool Section(double z, TubeKey& key) const;
   // Centre y of the section at level z (as Section's key.cy); false outside the z range.
@@ -138,9 +159,6 @@ class ZTube {
   void BoundsXY(double z0, double z1, double lo[2], double hi[2]) const;
 
  private:
-  struct Row {  // tabulated section for fast look-up
-    double cx, cy, a, b, cosA, sinA, bend, lipschitz;
-  };
   bool Interpolate(double z, TubeKey& key) const;  // exact spline
   void Lookup(double z, Row& row) const;           // linear in the table
   // Table step (mm) and its inverse: a power of two, so that multiplying by the inverse is
@@ -243,6 +261,11 @@ inline double ZTube::Sdf(const Vec3& p) const {
   if (keys_.empty()) return 1e9;
   Row k;
   Lookup(p.z, k);
+  return Sdf(p, k);
+}
+
+inline double ZTube::Sdf(const Vec3& p, const Row& k) const {
+  if (keys_.empty()) return 1e9;
   const double c = k.cosA, s = k.sinA;
   const double dx = p.x - k.cx, dy = p.y - k.cy;
   const double u = dx * c + dy * s;
@@ -252,6 +275,27 @@ inline double ZTube::Sdf(const Vec3& p) const {
   const double dz = std::max(zMin_ - p.z, p.z - zMax_);
   if (dz > 0) return fs > 0 ? std::sqrt(fs * fs + dz * dz) : dz;
   return std::max(fs, dz);
+}
+
+inline bool ZTube::Inside(const Vec3& p, const Row& k) const {
+  // Sdf < 0 needs dz < 0 (dz > 0 gives a positive or zero result, and max(fs, 0) is not < 0)
+  // and fs < 0, i.e. EllipseDistance < 0 (lipschitz > 0): k1 < 1e-12, or 0 < k0 < 1.
+  if (keys_.empty()) return false;
+  const double dz = std::max(zMin_ - p.z, p.z - zMax_);
+  if (!(dz < 0)) return false;
+  const double c = k.cosA, s = k.sinA;
+  const double dx = p.x - k.cx, dy = p.y - k.cy;
+  const double u = dx * c + dy * s;
+  double v = -dx * s + dy * c;
+  v += k.bend * u * u / k.a;
+  const double qa = u / k.a, qb = v / k.b;
+  const double qq = qa * qa + qb * qb;
+  if (!(qq < 1)) return false;  // then k0 = sqrt(qq) >= 1
+  const double k0 = std::sqrt(qq);
+  if (!(k0 < 1)) return false;
+  if (k0 > 0) return true;
+  const double ga = u / (k.a * k.a), gb = v / (k.b * k.b);
+  return std::sqrt(ga * ga + gb * gb) < 1e-12;
 }
 
 inline double Ellipsoid::Sdf(const Vec3& p) const {
@@ -419,6 +463,13 @@ class Anatomy {
   void TextureFine(const Vec3& lps, double& fibre, double& septum) const;
   double TextureMedium(const Vec3& lps) const;
   void TextureCoarse(const Vec3& lps, double& gate, double& hetero) const;
+  // The same with lattice caches (for points visited in raster order).
+  struct TextureCache {
+    NoiseCell cells[2];
+  };
+  void TextureFine(const Vec3& lps, double& fibre, double& septum, TextureCache& cache) const;
+  double TextureMedium(const Vec3& lps, TextureCache& cache) const;
+  void TextureCoarse(const Vec3& lps, double& gate, double& hetero, TextureCache& cache) const;
 
   // Hamstring tendon envelope (tendon or cleft, not bone) of one side at p (LPS).
   bool InTendonEnvelope(const Vec3& lps, int sideIndex) const;

@@ -171,22 +171,26 @@ void SampleTexture(const Anatomy& anatomy, const Plane& plane, PlaneTexture& t) 
   t.septa.resize(n);
   t.hetero.resize(n);
   // Medium and coarse fields on sub-sampled grids, interpolated bilinearly.
+  const Vec3 normal = plane.Normal();
+  Anatomy::TextureCache cache;
   auto grid = [&](int step, auto&& eval) {
     const int gx = nx / step + 2, gy = ny / step + 2;
     std::vector<std::array<float, 2>> g(static_cast<std::size_t>(gx) * gy);
+    cache = {};
     for (int j = 0; j < gy; ++j)
       for (int i = 0; i < gx; ++i)
-        g[static_cast<std::size_t>(j) * gx + i] = eval(plane.At(i * step, j * step));
+        g[static_cast<std::size_t>(j) * gx + i] = eval(plane.At(i * step, j * step, 0, normal));
     return std::make_pair(gx, g);
   };
   const auto medium = grid(2, [&](const Vec3& p) {
-    return std::array<float, 2>{static_cast<float>(anatomy.TextureMedium(p)), 0.f};
+    return std::array<float, 2>{static_cast<float>(anatomy.TextureMedium(p, cache)), 0.f};
   });
   const auto coarse = grid(6, [&](const Vec3& p) {
     double a, b;
-    anatomy.TextureCoarse(p, a, b);
+    anatomy.TextureCoarse(p, a, b, cache);
     return std::array<float, 2>{static_cast<float>(a), static_cast<float>(b)};
   });
+  cache = {};
   auto interp = [](const std::pair<int, std::vector<std::array<float, 2>>>& g, int step, int i,
                    int j, int c) {
     const int i0 = i / step, j0 = j / step, w = g.first;
@@ -200,7 +204,7 @@ void SampleTexture(const Anatomy& anatomy, const Plane& plane, PlaneTexture& t) 
   for (int j = 0; j < ny; ++j) {
     for (int i = 0; i < nx; ++i) {
       double fibre, septum;
-      anatomy.TextureFine(plane.At(i, j), fibre, septum);
+      anatomy.TextureFine(plane.At(i, j, 0, normal), fibre, septum, cache);
       const float streak = interp(medium, 2, i, j, 0), gate = interp(coarse, 6, i, j, 0);
       const std::size_t k = static_cast<std::size_t>(j) * nx + i;
       t.muscleFat[k] =
@@ -282,16 +286,33 @@ void Convolve(std::vector<float>& img, int nx, int ny, const std::vector<double>
   if (r == 0 || (h.size() == 1)) return;
   tmp.resize(img.size());
   if (alongRows) {
+    // Each output sums its taps in the order k = -r..r from 0 (in double), as a plain loop
+    // with clamped indices would; the interior runs tap by tap over the whole row so that
+    // the compiler vectorises it across outputs (the same operations per output).
+    std::vector<double> acc(static_cast<std::size_t>(nx));
+    const int i0 = std::min(r, nx), i1 = std::max(i0, nx - r);  // interior [i0, i1)
     for (int j = 0; j < ny; ++j) {
       const float* src = &img[static_cast<std::size_t>(j) * nx];
       float* dst = &tmp[static_cast<std::size_t>(j) * nx];
-      for (int i = 0; i < nx; ++i) {
+      auto edge = [&](int i) {
         double s = 0;
         for (int k = -r; k <= r; ++k) {
           const int ii = std::clamp(i + k, 0, nx - 1);
           s += h[k + r] * src[ii];
         }
         dst[i] = static_cast<float>(s);
+      };
+      for (int i = 0; i < i0; ++i) edge(i);
+      for (int i = i1; i < nx; ++i) edge(i);
+      if (i1 > i0) {
+        double* a = acc.data();
+        for (int i = i0; i < i1; ++i) a[i] = 0;
+        for (int k = -r; k <= r; ++k) {
+          const double w = h[k + r];
+          const float* s = src + k;
+          for (int i = i0; i < i1; ++i) a[i] += w * s[i];
+        }
+        for (int i = i0; i < i1; ++i) dst[i] = static_cast<float>(a[i]);
       }
     }
   } else {
@@ -344,12 +365,13 @@ void SimulateSlice(const Plane& plane, const std::vector<PixelMix>& mix,
   };
 
   std::vector<float> re(n), im(n), tmp;
+  const Vec3 normal = plane.Normal();
   for (int j = 0; j < ny; ++j) {
     for (int i = 0; i < nx; ++i) {
       const std::size_t p = static_cast<std::size_t>(j) * nx + i;
       double fatFactor = 1;
       if (q.fatSat) {
-        const Vec3 d = plane.At(i, j) - isocentre;
+        const Vec3 d = plane.At(i, j, 0, normal) - isocentre;
         const double r2 = (d.x * d.x + d.y * d.y) / (170.0 * 170.0) + d.z * d.z / (220.0 * 220.0);
         fatFactor = 1.0 - std::clamp(q.fatSatEfficiency - 0.25 * r2 * r2, 0.0, 1.0);
       }

@@ -78,14 +78,31 @@ inline std::uint64_t LatticeHash(std::uint64_t seed, long i, long j, long k) {
 }  // namespace
 
 double GradientNoise(std::uint64_t seed, double x, double y, double z) {
+  NoiseCell cell;
+  return GradientNoise(seed, x, y, z, cell);
+}
+
+double GradientNoise(std::uint64_t seed, double x, double y, double z, NoiseCell& cell) {
   const double fx = std::floor(x), fy = std::floor(y), fz = std::floor(z);
   const long i = static_cast<long>(fx), j = static_cast<long>(fy), k = static_cast<long>(fz);
   const double dx = x - fx, dy = y - fy, dz = z - fz;
   const double u = Fade(dx), v = Fade(dy), w = Fade(dz);
+  if (!cell.valid || cell.seed != seed || cell.i != i || cell.j != j || cell.k != k) {
+    for (int n = 0; n < 8; ++n) {
+      const int a = n & 1, b = (n >> 1) & 1, d = (n >> 2) & 1;
+      cell.g[n] = kGrad[LatticeHash(seed, i + a, j + b, k + d) & 15];
+    }
+    cell.seed = seed;
+    cell.i = i;
+    cell.j = j;
+    cell.k = k;
+    cell.valid = true;
+  }
   double c[8];
   for (int n = 0; n < 8; ++n) {
     const int a = n & 1, b = (n >> 1) & 1, d = (n >> 2) & 1;
-    c[n] = Grad(LatticeHash(seed, i + a, j + b, k + d), dx - a, dy - b, dz - d);
+    const double* g = cell.g[n];
+    c[n] = g[0] * (dx - a) + g[1] * (dy - b) + g[2] * (dz - d);
   }
   const double x00 = c[0] + u * (c[1] - c[0]), x10 = c[2] + u * (c[3] - c[2]);
   const double x01 = c[4] + u * (c[5] - c[4]), x11 = c[6] + u * (c[7] - c[6]);
