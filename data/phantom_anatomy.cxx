@@ -191,7 +191,7 @@ Anatomy::Anatomy(std::uint64_t seed, const PhantomOptions& options) : seed_(seed
   }
   std::vector<std::array<double, 2>> bowelZ;
   for (const Ellipsoid& e : bowel_) {
-    const double r = std::max({e.radii.x, e.radii.y, e.radii.z});
+    const double r = Max(e.radii.x, e.radii.y, e.radii.z);
     bowelZ.push_back({e.centre.z - r, e.centre.z + r});
   }
   bowelIndex_.Build(bowelZ, 10, 30);
@@ -302,7 +302,7 @@ void Anatomy::BuildSide(Side& s, Rng& rng, const PhantomSideOptions& opt) {
 
   // Culling boxes (generous: smooth unions bulge a little).
   auto addEllipsoid = [](Box& b, const Ellipsoid& e) {
-    b.Add(e.centre, std::max({e.radii.x, e.radii.y, e.radii.z}) + 8);
+    b.Add(e.centre, Max(e.radii.x, e.radii.y, e.radii.z) + 8);
   };
   auto addCapsule = [](Box& b, const Capsule& c) {
     b.Add(c.a, c.ra + 8);
@@ -322,7 +322,7 @@ void Anatomy::BuildSide(Side& s, Rng& rng, const PhantomSideOptions& opt) {
   // Part boxes: exact (no margin) so that the lazy smooth unions stay exact.
   auto partE = [](const Ellipsoid& e) {
     Box b;
-    b.Add(e.centre, std::max({e.radii.x, e.radii.y, e.radii.z}));
+    b.Add(e.centre, Max(e.radii.x, e.radii.y, e.radii.z));
     return b;
   };
   auto partC = [](const Capsule& c) {
@@ -723,10 +723,11 @@ void Anatomy::BuildMuscles(Side& s, Rng& rng) {
 double Anatomy::BodySdf(const Vec3& b) const {
   const Vec3 q{std::fabs(b.x), b.y, b.z};
   double f = pelvis_.Sdf(b);
-  if (thigh_.BoundDistance(q) < f + 30) f = SmoothMin(f, thigh_.Sdf(q), 30);
+  if (SqrtBelow(thigh_.BoundDistance2(q), f + 30)) f = SmoothMin(f, thigh_.Sdf(q), 30);
   // Individual shape: smooth bumps and flattening of the outline (a few mm).
   f -= Harmonics(outlineHarmonics_, outlinePhaseSines_, b.x, b.y + 20, std::hypot(b.x, b.y + 20));
-  if (cleft_.BoundDistance(b) < std::fabs(f) + 12) f = -SmoothMin(-f, cleft_.Sdf(b), 8);
+  if (SqrtBelow(cleft_.BoundDistance2(b), std::fabs(f) + 12))
+    f = -SmoothMin(-f, cleft_.Sdf(b), 8);
   return f;
 }
 
@@ -745,7 +746,7 @@ namespace {
 // SmoothMin(f, g(), k) that skips g when its box proves g >= f + k (the result is then f).
 template <class G>
 inline double LazySmoothMin(double f, const Vec3& q, const Box& box, double k, G&& g) {
-  if (box.Distance(q) >= f + k) return f;
+  if (!SqrtBelow(box.Distance2(q), f + k)) return f;
   return SmoothMin(f, g(), k);
 }
 }  // namespace
@@ -786,14 +787,15 @@ bool Anatomy::ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue&
   const Tendon& t = s.tendon;
   const double rim = s.periOedema ? s.periRim : 0.0;
   double fCJ = 1e9, fSM = 1e9, fG = 1e9;
-  if (t.conjoint.BoundDistance(q) <= dist + rim) fCJ = t.conjoint.Sdf(q);
-  if (t.semimembranosus.BoundDistance(q) <= dist + rim) fSM = t.semimembranosus.Sdf(q);
-  if (t.hasGap && t.gap.BoundDistance(q) <= dist + rim + 2.0) {
+  if (SqrtAtMost(t.conjoint.BoundDistance2(q), dist + rim)) fCJ = t.conjoint.Sdf(q);
+  if (SqrtAtMost(t.semimembranosus.BoundDistance2(q), dist + rim))
+    fSM = t.semimembranosus.Sdf(q);
+  if (t.hasGap && SqrtAtMost(t.gap.BoundDistance2(q), dist + rim + 2.0)) {
     // Irregular haematoma margin: the gap's surface is displaced by up to ~1.5 mm of noise
     // (slope <= 1.5 * 2.5 / 3 per mm, hence the division).
     fG = (t.gap.Sdf(q) + 1.5 * GradientNoise(seed_ ^ 0x6A9, q.x / 3.0, q.y / 3.0, q.z / 4.0)) / 2.3;
   }
-  dist = std::min({dist, std::fabs(fCJ), std::fabs(fSM), std::fabs(fG)});
+  dist = Min(dist, std::fabs(fCJ), std::fabs(fSM), std::fabs(fG));
   const bool inCJ = fCJ < 0, inSM = fSM < 0;
   if (inCJ || inSM) {
     double u, v;
@@ -811,8 +813,8 @@ bool Anatomy::ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue&
       const double w = t.cleftWidth * taper;
       const bool inCleft = vn < thr && std::fabs(un) < w;
       dist =
-          std::min({dist, std::fabs(vn - thr) * minAxis * 0.7,
-                    std::fabs(std::fabs(un) - w) * minAxis, q.z - t.cleftBottom, t.cleftTop - q.z});
+          Min(dist, std::fabs(vn - thr) * minAxis * 0.7,
+                    std::fabs(std::fabs(un) - w) * minAxis, q.z - t.cleftBottom, t.cleftTop - q.z);
       if (inCleft) {
         tissue = kTearFluid;
         return true;
@@ -826,8 +828,8 @@ bool Anatomy::ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue&
       const double along = std::clamp((q.z - (t.zFootprint - 45)) / 20.0, 0.0, 1.0);
       const double thr = 0.55 * rho * rho - 0.25 * along + 0.05;
       // Gradient noise changes by at most ~2.5 per lattice unit (1.8 mm here).
-      dist = std::min({dist, std::fabs(n - thr) * 0.5, std::fabs(q.z - (t.zFootprint - 45)),
-                       std::fabs(q.z - (t.zFootprint + 12))});
+      dist = Min(dist, std::fabs(n - thr) * 0.5, std::fabs(q.z - (t.zFootprint - 45)),
+                       std::fabs(q.z - (t.zFootprint + 12)));
       if (n > thr) {
         tissue = kTendinosis;
         return true;
@@ -844,7 +846,7 @@ bool Anatomy::ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue&
     return true;
   }
   if (rim > 0) {
-    const double f = std::min({fCJ, fSM, fG});
+    const double f = Min(fCJ, fSM, fG);
     if (f < rim) {
       // Patchy oedema: its thickness varies around and along the tendon, fading at the ends.
       const double zTop = t.zFootprint + 15, zBottom = t.zFootprint - 45;
@@ -869,12 +871,13 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
                            double& dist, Tissue& tissue) const {
   // Bones.
   const Vec3 dh = q - s.femoralHead;
-  const double hipBound = s.hipBox.Distance(q), femurBound = s.femurBox.Distance(q);
-  if (hipBound <= dist || femurBound <= dist) {
+  const double hipBound2 = s.hipBox.Distance2(q), femurBound2 = s.femurBox.Distance2(q);
+  const bool nearHip = SqrtAtMost(hipBound2, dist), nearFemur = SqrtAtMost(femurBound2, dist);
+  if (nearHip || nearFemur) {
     bool ischium = false;
-    const double fh = hipBound <= dist ? HipBoneSdf(s, q, &ischium) : hipBound;
+    const double fh = nearHip ? HipBoneSdf(s, q, &ischium) : std::sqrt(hipBound2);
     double cortex = 1.5;
-    const double ff = femurBound <= dist ? FemurSdf(s, q, &cortex) : femurBound;
+    const double ff = nearFemur ? FemurSdf(s, q, &cortex) : std::sqrt(femurBound2);
     dist = std::min(
         {dist, std::fabs(fh), std::fabs(fh + kHipCortex), std::fabs(ff), std::fabs(ff + cortex)});
     if (fh < 0) {
@@ -903,7 +906,7 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
     const double rel = r - s.headRadius;
     if (rel < 4.0) {
       const bool inCup = Dot(dh, s.openDir) < 0.3 * s.headRadius;
-      dist = std::min({dist, std::fabs(rel - 1.3), std::fabs(rel - 2.5)});
+      dist = Min(dist, std::fabs(rel - 1.3), std::fabs(rel - 2.5));
       if (rel < 1.3) {
         tissue = kCartilage;
         return true;
@@ -917,7 +920,7 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
   if (dist <= stop) return true;
   if (ClassifyTendon(s, q, dist, tissue)) return true;
   if (!inEnvelope || dist <= stop) return dist <= stop;
-  if (s.adductorTendon.BoundDistance(q) <= dist) {
+  if (SqrtAtMost(s.adductorTendon.BoundDistance2(q), dist)) {
     const double f = s.adductorTendon.Sdf(q);
     dist = std::min(dist, std::fabs(f));
     if (f < 0) {
@@ -925,7 +928,7 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
       return true;
     }
   }
-  if (s.sciatic.BoundDistance(q) <= dist) {
+  if (SqrtAtMost(s.sciatic.BoundDistance2(q), dist)) {
     const double f = s.sciatic.Sdf(q);
     dist = std::min(dist, std::fabs(f));
     if (f < 0) {
@@ -948,7 +951,7 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
     }
   }
   for (const ZTube* vessel : {&s.artery, &s.vein}) {
-    if (vessel->BoundDistance(q) > dist) continue;
+    if (!SqrtAtMost(vessel->BoundDistance2(q), dist)) continue;
     const double f = vessel->Sdf(q);
     dist = std::min(dist, std::fabs(f));
     if (f < 0) {
@@ -995,17 +998,17 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
 }
 
 bool Anatomy::ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& tissue) const {
-  if (sacrum_.BoundDistance(b) <= dist) {
+  if (SqrtAtMost(sacrum_.BoundDistance2(b), dist)) {
     const double f = sacrum_.Sdf(b);
-    dist = std::min({dist, std::fabs(f), std::fabs(f + 1.6)});
+    dist = Min(dist, std::fabs(f), std::fabs(f + 1.6));
     if (f < 0) {
       tissue = f < -1.6 ? kMarrow : kCortex;
       return true;
     }
   }
-  if (analCanal_.BoundDistance(b) <= dist) {
+  if (SqrtAtMost(analCanal_.BoundDistance2(b), dist)) {
     const double f = analCanal_.Sdf(b);
-    dist = std::min({dist, std::fabs(f), std::fabs(f + 5)});
+    dist = Min(dist, std::fabs(f), std::fabs(f + 5));
     if (f < 0) {
       tissue = f < -5 ? kBowelContent : kMuscleOther;
       return true;
@@ -1021,10 +1024,10 @@ bool Anatomy::ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& 
                           {&bladder_, 3.0, kUrine, kMuscleOther},
                           {&prostate_, 0.0, kProstate, kProstate}};
   for (const Organ& o : organs) {
-    if (Norm(b - o.e->centre) - std::max({o.e->radii.x, o.e->radii.y, o.e->radii.z}) > dist)
+    if (Norm(b - o.e->centre) - Max(o.e->radii.x, o.e->radii.y, o.e->radii.z) > dist)
       continue;
     const double f = o.e->Sdf(b);
-    dist = std::min({dist, std::fabs(f), o.wall > 0 ? std::fabs(f + o.wall) : 1e9});
+    dist = Min(dist, std::fabs(f), o.wall > 0 ? std::fabs(f + o.wall) : 1e9);
     if (f < 0) {
       tissue = f < -o.wall ? o.inside : o.wallTissue;
       return true;
@@ -1036,11 +1039,11 @@ bool Anatomy::ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& 
   bowelIndex_.ForCandidates(b.z, dist, [&](std::size_t i) {
     if (inBowel) return;
     const Ellipsoid& e = bowel_[i];
-    const double r = std::max({e.radii.x, e.radii.y, e.radii.z});
+    const double r = Max(e.radii.x, e.radii.y, e.radii.z);
     if (std::fabs(b.z - e.centre.z) - r > dist || std::fabs(b.x - e.centre.x) - r > dist) return;
     if (Norm(b - e.centre) - r > dist) return;
     const double f = e.Sdf(b);
-    dist = std::min({dist, std::fabs(f), std::fabs(f + 2.5)});
+    dist = Min(dist, std::fabs(f), std::fabs(f + 2.5));
     if (f < 0) {
       tissue = f < -2.5 ? (bowelGas_[i] ? kAir : kBowelContent) : kMuscleOther;
       inBowel = true;
@@ -1082,7 +1085,7 @@ Tissue Anatomy::Classify(const Vec3& lps, double* distance, double stop) const {
     s.vesselIndex.ForCandidates(q.z, dist, [&](std::size_t i) {
       if (inVessel) return;
       const Capsule& c = s.vessels[i];
-      if (s.vesselBoxes[i].Distance(q) > dist) return;
+      if (!SqrtAtMost(s.vesselBoxes[i].Distance2(q), dist)) return;
       const double f = c.Sdf(q);
       dist = std::min(dist, std::fabs(f));
       if (f < 0) {
@@ -1146,7 +1149,7 @@ Box Anatomy::LabelBox(int sideIndex) const {
   const Side& s = sides_[sideIndex];
   Box body;  // left frame
   body.Add(s.tuberosity.centre,
-           std::max({s.tuberosity.radii.x, s.tuberosity.radii.y, s.tuberosity.radii.z}) + 10);
+           Max(s.tuberosity.radii.x, s.tuberosity.radii.y, s.tuberosity.radii.z) + 10);
   for (const Capsule* c : {&s.ischialBody, &s.inferiorRamus}) {
     body.Add(c->a, c->ra + 10);
     body.Add(c->b, c->rb + 10);

@@ -25,6 +25,34 @@ inline Vec3 Cross(Vec3 a, Vec3 b) {
   return {a.y * b.z - a.z * b.y, a.z * b.x - a.x * b.z, a.x * b.y - a.y * b.x};
 }
 inline double Norm(Vec3 a) { return std::sqrt(Dot(a, a)); }
+
+// Minimum / maximum of several values with the comparisons of std::min / std::max over an
+// initializer list (the first of equal values wins), without their loop.
+inline double Min(double a) { return a; }
+template <class... R>
+inline double Min(double a, double b, R... r) {
+  return Min(std::min(a, b), r...);
+}
+// Exactly std::sqrt(d2) <= t and std::sqrt(d2) < t for d2 >= 0, usually without the square
+// root: away from the boundary (relative 1e-9, far above the rounding errors) the squares
+// decide.
+inline bool SqrtAtMost(double d2, double t) {
+  const double t2 = t * t;
+  if (t >= 0 && d2 < t2 * (1 - 1e-9)) return true;
+  if (d2 > t2 * (1 + 1e-9)) return false;
+  return std::sqrt(d2) <= t;
+}
+inline bool SqrtBelow(double d2, double t) {
+  const double t2 = t * t;
+  if (t >= 0 && d2 < t2 * (1 - 1e-9)) return true;
+  if (d2 > t2 * (1 + 1e-9)) return false;
+  return std::sqrt(d2) < t;
+}
+inline double Max(double a) { return a; }
+template <class... R>
+inline double Max(double a, double b, R... r) {
+  return Max(std::max(a, b), r...);
+}
 inline Vec3 Normalized(Vec3 a) { return (1.0 / Norm(a)) * a; }
 
 // Rotation matrix (rows) from angles about x, y, z in radians, applied as Rz * Ry * Rx.
@@ -155,6 +183,7 @@ class ZTube {
   double zMin() const { return zMin_; }
   double zMax() const { return zMax_; }
   inline double BoundDistance(const Vec3& p) const;  // distance to the bounding box (0 inside)
+  inline double BoundDistance2(const Vec3& p) const;  // its square (BoundDistance = sqrt)
   // Bounds of the section in x, y over [z0, z1] (clamped to the tube).
   void BoundsXY(double z0, double z1, double lo[2], double hi[2]) const;
 
@@ -200,6 +229,7 @@ struct Box {
   double lo[3] = {1e30, 1e30, 1e30}, hi[3] = {-1e30, -1e30, -1e30};
   void Add(const Vec3& p, double r);
   inline double Distance(const Vec3& p) const;
+  inline double Distance2(const Vec3& p) const;  // its square (Distance = sqrt)
 };
 
 inline double SmoothMin(double a, double b, double k) {
@@ -247,14 +277,16 @@ inline bool ZTube::SectionCentreY(double z, double& cy) const {
   return true;
 }
 
-inline double ZTube::BoundDistance(const Vec3& p) const {
+inline double ZTube::BoundDistance(const Vec3& p) const { return std::sqrt(BoundDistance2(p)); }
+
+inline double ZTube::BoundDistance2(const Vec3& p) const {
   const double q[3] = {p.x, p.y, p.z};
   double d2 = 0;
   for (int i = 0; i < 3; ++i) {
-    const double e = std::max({boxMin_[i] - q[i], 0.0, q[i] - boxMax_[i]});
+    const double e = Max(boxMin_[i] - q[i], 0.0, q[i] - boxMax_[i]);
     d2 += e * e;
   }
-  return std::sqrt(d2);
+  return d2;
 }
 
 inline double ZTube::Sdf(const Vec3& p) const {
@@ -305,7 +337,7 @@ inline double Ellipsoid::Sdf(const Vec3& p) const {
   const double gx = q.x / (radii.x * radii.x), gy = q.y / (radii.y * radii.y),
                gz = q.z / (radii.z * radii.z);
   const double k1 = std::sqrt(gx * gx + gy * gy + gz * gz);
-  if (k1 < 1e-12) return -std::min({radii.x, radii.y, radii.z});
+  if (k1 < 1e-12) return -Min(radii.x, radii.y, radii.z);
   return k0 * (k0 - 1.0) / k1;
 }
 
@@ -324,14 +356,16 @@ inline double Capsule::Sdf(const Vec3& p) const {
   return (Norm(ap - t * ab_) - r) / scale_;
 }
 
-inline double Box::Distance(const Vec3& p) const {
+inline double Box::Distance(const Vec3& p) const { return std::sqrt(Distance2(p)); }
+
+inline double Box::Distance2(const Vec3& p) const {
   const double q[3] = {p.x, p.y, p.z};
   double d2 = 0;
   for (int i = 0; i < 3; ++i) {
-    const double e = std::max({lo[i] - q[i], 0.0, q[i] - hi[i]});
+    const double e = Max(lo[i] - q[i], 0.0, q[i] - hi[i]);
     d2 += e * e;
   }
-  return std::sqrt(d2);
+  return d2;
 }
 
 // Tubes indexed by z slabs with per-slab x/y bounds: a cheap lower bound of the distance to
@@ -350,10 +384,10 @@ class TubeIndex {
       return;
     }
     for (const Entry& e : slabs_[static_cast<std::size_t>(s)]) {
-      const double dx = std::max({e.lo[0] - p.x, 0.0, p.x - e.hi[0]});
-      const double dy = std::max({e.lo[1] - p.y, 0.0, p.y - e.hi[1]});
-      const double d = std::min(std::sqrt(dx * dx + dy * dy), kMargin);
-      if (d <= range) f(e.tube);
+      const double dx = Max(e.lo[0] - p.x, 0.0, p.x - e.hi[0]);
+      const double dy = Max(e.lo[1] - p.y, 0.0, p.y - e.hi[1]);
+      // min(sqrt(dx^2 + dy^2), kMargin) <= range
+      if (kMargin <= range || SqrtAtMost(dx * dx + dy * dy, range)) f(e.tube);
     }
   }
 
@@ -379,6 +413,8 @@ class ZSlabList {
   // when dist is not small enough for the index).
   template <class F>
   void ForCandidates(double z, double dist, F&& f) const {
+    const double reach = dist * (1 + 1e-6) + 1e-6;  // dist with room for rounding
+    if (z + reach < zLo_ || z - reach > zHi_) return;  // every item is farther in z
     if (dist < 0.999 * margin_ && z >= z0_) {
       const double s = (z - z0_) / slab_;
       if (s < static_cast<double>(slabs_.size())) {
@@ -390,7 +426,7 @@ class ZSlabList {
   }
 
  private:
-  double z0_ = 0, slab_ = 1, margin_ = 0;
+  double z0_ = 0, slab_ = 1, margin_ = 0, zLo_ = 0, zHi_ = 0;
   std::size_t count_ = 0;
   std::vector<std::vector<std::size_t>> slabs_;
 };

@@ -262,6 +262,8 @@ void ZSlabList::Build(const std::vector<std::array<double, 2>>& zRanges, double 
     lo = std::min(lo, r[0]);
     hi = std::max(hi, r[1]);
   }
+  zLo_ = lo;
+  zHi_ = hi;
   z0_ = lo - margin;
   const std::size_t n = static_cast<std::size_t>(std::ceil((hi + margin - z0_) / slab)) + 1;
   slabs_.resize(n);

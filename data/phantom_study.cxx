@@ -3,6 +3,7 @@
 #include <itkMultiThreaderBase.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <thread>
 
 #include "dicom_writer.h"
 #include "image_types.h"
@@ -196,22 +198,31 @@ class StageTimer {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Runs body(0) .. body(n - 1) on ITK's default number of threads, each thread taking the next
+// index when it is done with one (the list's order is the schedule: large tasks first keeps
+// the threads busy to the end). The results must not depend on the thread or the order.
 template <class F>
-void ParallelFor(std::size_t n, F&& body) {
+void ParallelTasks(std::size_t n, F&& body) {
+  const std::size_t threads = std::min<std::size_t>(
+      std::max<std::size_t>(1, itk::MultiThreaderBase::GetGlobalDefaultNumberOfThreads()), n);
+  std::atomic<std::size_t> next{0};
   std::exception_ptr error;
   std::mutex mutex;
-  auto threader = itk::MultiThreaderBase::New();
-  threader->ParallelizeArray(
-      0, n,
-      [&](itk::SizeValueType i) {
-        try {
-          body(static_cast<std::size_t>(i));
-        } catch (...) {
-          std::lock_guard<std::mutex> lock(mutex);
-          if (!error) error = std::current_exception();
-        }
-      },
-      nullptr);
+  auto worker = [&] {
+    for (std::size_t i = next++; i < n; i = next++) {
+      try {
+        body(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!error) error = std::current_exception();
+        next = n;
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
   if (error) std::rethrow_exception(error);
 }
 
@@ -225,12 +236,23 @@ nlohmann::json ToJson(const TendonSection& s) {
           {"widthMm", s.widthMm}};
 }
 
-PhantomSideTruth SideTruth(const Anatomy& anatomy, int i) {
+// Footprint of one side (LPS): the tendon sections are measured at distances below it.
+Vec3 FootprintLps(const Anatomy& anatomy, int i) {
+  return anatomy.SideToLps(anatomy.GetSide(i).footprint, i);
+}
+
+// The numerically measured parts of a side's truth (computed in parallel with the rendering).
+struct SideMeasurements {
+  Vec3 tip;
+  std::vector<TendonSection> sections;  // at 0..50 mm below the footprint
+};
+
+PhantomSideTruth SideTruth(const Anatomy& anatomy, int i, const SideMeasurements& m) {
   const Side& s = anatomy.GetSide(i);
   PhantomSideTruth t;
   t.side = i == 0 ? "right" : "left";
   t.pathology = s.pathology;
-  const Vec3 tip = anatomy.FindTuberosityTip(i);
+  const Vec3 tip = m.tip;
   t.tuberosityTipLps = {tip.x, tip.y, tip.z};
   const Vec3 fp = anatomy.SideToLps(s.footprint, i);
   t.footprintLps = {fp.x, fp.y, fp.z};
@@ -240,7 +262,7 @@ PhantomSideTruth SideTruth(const Anatomy& anatomy, int i) {
   t.sciaticNerveLps = {nerve.x, nerve.y, nerve.z};
   t.tendonLengthMm = s.tendon.length * s.tendon.arcPerZ;
   for (int d = 0; d <= 50; ++d) {
-    TendonSection sec = MeasureTendonSection(anatomy, i, fp.z - d);
+    TendonSection sec = m.sections[d];
     sec.distanceMm = d;
     t.profile.push_back(sec);
     t.maximum.csaMm2 = std::max(t.maximum.csaMm2, sec.csaMm2);
@@ -729,32 +751,6 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
   const Vec3 isocentre{rng.Uniform(-10, 10), rng.Uniform(-10, 10) + bodyCentre.y,
                        tipZ + rng.Uniform(0, 60)};
 
-  // Render: planes shared between plans are sampled once.
-  const int sub = options.supersampling;
-  for (std::size_t pi = 0; pi < plans.size(); ++pi) {
-    SeriesPlan& p = plans[pi];
-    if (!p.written) continue;
-    if (p.group >= 0 && plans[p.group].written) continue;  // rendered with its group leader
-    std::vector<SeriesPlan*> members = {&p};
-    for (auto& other : plans)
-      if (other.group == static_cast<int>(pi) && other.written) members.push_back(&other);
-    for (SeriesPlan* m : members) m->slices.assign(p.planes.size(), {});
-    ParallelFor(p.planes.size(), [&](std::size_t k) {
-      std::vector<PixelMix> mix;
-      const Plane& plane = p.planes[k];
-      const int through = plane.thickness > 5.5 ? 5 : 3;
-      SampleTissues(anatomy, plane, p.kind == PhantomSeries::Localizer ? 1 : sub, through, mix);
-      PlaneTexture texture;
-      SampleTexture(anatomy, plane, texture);
-      for (SeriesPlan* m : members) {
-        const std::uint64_t noiseSeed = HashCombine(HashCombine(seed, 0x0153 + m->seriesNumber), k);
-        SimulateSlice(plane, mix, texture, m->sequence, coil, isocentre, noiseSeed, m->slices[k]);
-      }
-    });
-  }
-
-  timer.Lap("render");
-
   // Label map in the axial fluid-sensitive geometry.
   const SeriesPlan& fluid = plans[2];
   auto labels = LabelImage::New();
@@ -782,17 +778,79 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
     }
     labels->SetDirection(dir);
     labels->Allocate();
-    std::uint16_t* buffer = labels->GetBufferPointer();
-    const std::size_t sliceSize = static_cast<std::size_t>(p0.nx) * p0.ny;
-    const std::vector<Box> boxes = {anatomy.LabelBox(0), anatomy.LabelBox(1)};
-    ParallelFor(fluid.planes.size(), [&](std::size_t k) {
-      std::vector<std::uint16_t> slice;
-      SampleLabels(anatomy, fluid.planes[k], boxes, slice);
-      std::copy(slice.begin(), slice.end(), buffer + k * sliceSize);
-    });
   }
+  std::uint16_t* labelBuffer = labels->GetBufferPointer();
+  const std::size_t labelSliceSize =
+      static_cast<std::size_t>(fluid.planes.front().nx) * fluid.planes.front().ny;
+  const std::vector<Box> labelBoxes = {anatomy.LabelBox(0), anatomy.LabelBox(1)};
 
-  timer.Lap("labels");
+  // One list of independent tasks for the threads: the slices of every series (planes shared
+  // between plans are sampled once, for all of them), the label map slices and the numerical
+  // ground truth of both sides. Each task writes its own results only.
+  struct Task {
+    enum Kind { kSlice, kLabels, kTip, kSection } kind;
+    std::size_t plan = 0, index = 0;  // kSlice: group leader and plane; kLabels: plane;
+                                      // kTip / kSection: side (plan) and distance (index)
+  };
+  std::vector<Task> tasks;
+  std::vector<std::vector<SeriesPlan*>> members(plans.size());
+  for (std::size_t pi = 0; pi < plans.size(); ++pi) {
+    SeriesPlan& p = plans[pi];
+    if (!p.written) continue;
+    if (p.group >= 0 && plans[p.group].written) continue;  // rendered with its group leader
+    members[pi] = {&p};
+    for (auto& other : plans)
+      if (other.group == static_cast<int>(pi) && other.written) members[pi].push_back(&other);
+    for (SeriesPlan* m : members[pi]) m->slices.assign(p.planes.size(), {});
+    for (std::size_t k = 0; k < p.planes.size(); ++k) tasks.push_back({Task::kSlice, pi, k});
+  }
+  for (std::size_t k = 0; k < fluid.planes.size(); ++k) tasks.push_back({Task::kLabels, 0, k});
+  SideMeasurements measured[2];
+  for (std::size_t i = 0; i < 2; ++i) {
+    measured[i].sections.resize(51);
+    tasks.push_back({Task::kTip, i, 0});
+    for (std::size_t d = 0; d <= 50; ++d) tasks.push_back({Task::kSection, i, d});
+  }
+  const int sub = options.supersampling;
+  ParallelTasks(tasks.size(), [&](std::size_t t) {
+    const Task& task = tasks[t];
+    switch (task.kind) {
+      case Task::kSlice: {
+        const SeriesPlan& p = plans[task.plan];
+        const std::size_t k = task.index;
+        std::vector<PixelMix> mix;
+        const Plane& plane = p.planes[k];
+        const int through = plane.thickness > 5.5 ? 5 : 3;
+        SampleTissues(anatomy, plane, p.kind == PhantomSeries::Localizer ? 1 : sub, through, mix);
+        PlaneTexture texture;
+        SampleTexture(anatomy, plane, texture);
+        for (SeriesPlan* m : members[task.plan]) {
+          const std::uint64_t noiseSeed =
+              HashCombine(HashCombine(seed, 0x0153 + m->seriesNumber), k);
+          SimulateSlice(plane, mix, texture, m->sequence, coil, isocentre, noiseSeed,
+                        m->slices[k]);
+        }
+        break;
+      }
+      case Task::kLabels: {
+        std::vector<std::uint16_t> slice;
+        SampleLabels(anatomy, fluid.planes[task.index], labelBoxes, slice);
+        std::copy(slice.begin(), slice.end(), labelBuffer + task.index * labelSliceSize);
+        break;
+      }
+      case Task::kTip:
+        measured[task.plan].tip = anatomy.FindTuberosityTip(static_cast<int>(task.plan));
+        break;
+      case Task::kSection: {
+        const int side = static_cast<int>(task.plan);
+        measured[side].sections[task.index] = MeasureTendonSection(
+            anatomy, side, FootprintLps(anatomy, side).z - static_cast<double>(task.index));
+        break;
+      }
+    }
+  });
+
+  timer.Lap("render");
 
   // Write.
   fs::create_directories(outDir);
@@ -841,8 +899,8 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
     seriesJson.push_back(sj);
   }
   timer.Lap("dicom");
-  truth.right = SideTruth(anatomy, 0);
-  truth.left = SideTruth(anatomy, 1);
+  truth.right = SideTruth(anatomy, 0, measured[0]);
+  truth.left = SideTruth(anatomy, 1, measured[1]);
   timer.Lap("truth");
 
   const fs::path truthDir = outDir / "truth";
