@@ -362,8 +362,32 @@ std::string InstanceFile(const StudyContext& c, const SeriesPlan& p, int instanc
   }
 }
 
+// The random part of a series' intensity scaling: a display range, an optional rescale. Drawn
+// in series order before the rendering (it does not depend on the pixels), so that a series
+// can be written as soon as its slices are done.
+struct SeriesScaling {
+  double target = 0, slope = 1, intercept = 0;
+  bool rescale = false;
+};
+
+SeriesScaling DrawScaling(const StudyContext& c, Rng& rng) {
+  SeriesScaling s;
+  s.target = rng.Uniform(1200, 3400);
+  s.rescale = c.vendor.kind == 2 || rng.Chance(0.2);
+  s.slope = s.rescale ? Ds(Round1(rng.Uniform(0.5, 3.5), 1e-5)) : 1.0;
+  s.intercept = s.rescale && rng.Chance(0.3) ? -std::round(rng.Uniform(0, 50)) : 0.0;
+  return s;
+}
+
+// Whether WriteSeries has pixels to write (and DrawScaling is drawn for the series).
+bool HasPixels(const SeriesPlan& p) {
+  for (const Plane& plane : p.planes)
+    if (plane.nx > 0 && plane.ny > 0) return true;
+  return false;
+}
+
 void WriteSeries(const StudyContext& c, SeriesPlan& p, const fs::path& outDir,
-                 const std::string& folder, Rng& rng) {
+                 const std::string& folder, const SeriesScaling& scaling) {
   // Intensity scaling: a random display range, stored as 12 or 16 bits, optional rescale.
   std::vector<float> sample;
   for (const auto& s : p.slices)
@@ -372,11 +396,11 @@ void WriteSeries(const StudyContext& c, SeriesPlan& p, const fs::path& outDir,
   const std::size_t q = static_cast<std::size_t>(0.999 * (sample.size() - 1));
   std::nth_element(sample.begin(), sample.begin() + q, sample.end());
   const double high = std::max(1e-6f, sample[q]);
-  const double target = rng.Uniform(1200, 3400);
+  const double target = scaling.target;
   const double gain = target / high;
-  const bool rescale = c.vendor.kind == 2 || rng.Chance(0.2);
-  const double slope = rescale ? Ds(Round1(rng.Uniform(0.5, 3.5), 1e-5)) : 1.0;
-  const double intercept = rescale && rng.Chance(0.3) ? -std::round(rng.Uniform(0, 50)) : 0.0;
+  const bool rescale = scaling.rescale;
+  const double slope = scaling.slope;
+  const double intercept = scaling.intercept;
   double maxStored = 0;
   for (const auto& s : p.slices)
     for (float v : s) maxStored = std::max(maxStored, (v * gain - intercept) / slope);
@@ -784,6 +808,17 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
       static_cast<std::size_t>(fluid.planes.front().nx) * fluid.planes.front().ny;
   const std::vector<Box> labelBoxes = {anatomy.LabelBox(0), anatomy.LabelBox(1)};
 
+  // Folders and intensity scaling of every series, drawn in series order (as they were when
+  // the series were written one after the other).
+  Rng folderRng(HashCombine(seed, 0xF01D));
+  std::vector<std::string> folders(plans.size());
+  std::vector<SeriesScaling> scalings(plans.size());
+  for (std::size_t pi = 0; pi < plans.size(); ++pi) {
+    folders[pi] = SeriesFolder(c, plans[pi], folderRng);
+    if (plans[pi].written && HasPixels(plans[pi])) scalings[pi] = DrawScaling(c, folderRng);
+  }
+  fs::create_directories(outDir);
+
   // One list of independent tasks for the threads: the slices of every series (planes shared
   // between plans are sampled once, for all of them), the label map slices and the numerical
   // ground truth of both sides. Each task writes its own results only.
@@ -804,6 +839,11 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
     for (SeriesPlan* m : members[pi]) m->slices.assign(p.planes.size(), {});
     for (std::size_t k = 0; k < p.planes.size(); ++k) tasks.push_back({Task::kSlice, pi, k});
   }
+  // A series is written by the thread that finishes its last slice, while the others go on
+  // (one series at a time: the DICOM library is not used concurrently).
+  std::vector<std::atomic<std::size_t>> slicesLeft(plans.size());
+  for (std::size_t pi = 0; pi < plans.size(); ++pi) slicesLeft[pi] = plans[pi].planes.size();
+  std::mutex writeMutex;
   for (std::size_t k = 0; k < fluid.planes.size(); ++k) tasks.push_back({Task::kLabels, 0, k});
   SideMeasurements measured[2];
   for (std::size_t i = 0; i < 2; ++i) {
@@ -830,6 +870,15 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
           SimulateSlice(plane, mix, texture, m->sequence, coil, isocentre, noiseSeed,
                         m->slices[k]);
         }
+        if (--slicesLeft[task.plan] == 0) {
+          std::lock_guard<std::mutex> lock(writeMutex);
+          for (SeriesPlan* m : members[task.plan]) {
+            const std::size_t mi = static_cast<std::size_t>(m - plans.data());
+            WriteSeries(c, *m, outDir, folders[mi], scalings[mi]);
+            m->slices.clear();
+            m->slices.shrink_to_fit();
+          }
+        }
         break;
       }
       case Task::kLabels: {
@@ -850,25 +899,24 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
     }
   });
 
-  timer.Lap("render");
+  timer.Lap("render");  // with the label map, the numerical truth and the DICOM files
 
-  // Write.
-  fs::create_directories(outDir);
+  // Truth of the series (their DICOM files are written).
   PhantomStudyTruth truth;
   truth.seed = seed;
   truth.studyInstanceUid = c.studyUid;
   truth.frameOfReferenceUid = c.frameUid;
   truth.patientId = c.patientId;
-  Rng folderRng(HashCombine(seed, 0xF01D));
   nlohmann::json seriesJson = nlohmann::json::array();
-  for (SeriesPlan& p : plans) {
+  for (std::size_t pi = 0; pi < plans.size(); ++pi) {
+    const SeriesPlan& p = plans[pi];
     PhantomSeriesTruth st;
     st.kind = p.kind;
     st.seriesInstanceUid = p.uid;
     st.seriesDescription = p.description;
     st.seriesNumber = p.seriesNumber;
     st.written = p.written;
-    st.folder = SeriesFolder(c, p, folderRng);
+    st.folder = folders[pi];
     nlohmann::json sj = {{"kind", ToString(p.kind)},          {"role", RoleName(p.kind)},
                          {"seriesInstanceUid", p.uid},        {"seriesNumber", p.seriesNumber},
                          {"description", p.description},      {"written", p.written},
@@ -893,21 +941,17 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
                         {"sliceThicknessMm", st.sliceThicknessMm},
                         {"spacingBetweenSlicesMm", p.spacingBetween}};
     }
-    if (p.written) WriteSeries(c, p, outDir, st.folder, folderRng);
-    p.slices.clear();
     truth.series.push_back(st);
     seriesJson.push_back(sj);
   }
-  timer.Lap("dicom");
   truth.right = SideTruth(anatomy, 0, measured[0]);
   truth.left = SideTruth(anatomy, 1, measured[1]);
-  timer.Lap("truth");
 
   const fs::path truthDir = outDir / "truth";
   fs::create_directories(truthDir);
   truth.labelMap = fs::absolute(truthDir / "labels.nii.gz");
   WriteNifti(labels.GetPointer(), truth.labelMap);
-  timer.Lap("nifti");
+  timer.Lap("labels");  // the label map file
   nlohmann::json j;
   j["generator"] = {{"name", "ischia phantom"}, {"version", 1}};
   j["seed"] = seed;
