@@ -116,9 +116,12 @@ void DicomImageWriter::Write(const std::filesystem::path& path) const {
     de.SetByteValue(bytes.data(), static_cast<std::uint32_t>(bytes.size()));
     ds.Replace(de);
   }
-  std::string bytes;
-  bytes.reserve(pixels_.size() * 2);
-  for (std::uint16_t v : pixels_) AppendLittleEndian<std::uint16_t>(bytes, v);
+  // Little endian, low byte first (as AppendLittleEndian), filled in place.
+  std::string bytes(pixels_.size() * 2, '\0');
+  for (std::size_t i = 0; i < pixels_.size(); ++i) {
+    bytes[2 * i] = static_cast<char>(pixels_[i] & 0xFF);
+    bytes[2 * i + 1] = static_cast<char>(pixels_[i] >> 8);
+  }
   gdcm::DataElement pixelData(gdcm::Tag(0x7fe0, 0x0010));
   pixelData.SetVR(gdcm::VR::OW);
   pixelData.SetByteValue(bytes.data(), static_cast<std::uint32_t>(bytes.size()));

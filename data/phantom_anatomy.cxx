@@ -69,22 +69,29 @@ void TaperEnds(std::vector<TubeKey>& keys) {
 }
 
 // sum_k h[k] cos((k + 2) theta + phase_k) for the direction (x, y) without trigonometry calls;
-// h[4 + k] = cos(phase_k) in [-1, 1], phase_k in [0, pi].
-double Harmonics(const std::array<double, 8>& h, double x, double y) {
-  const double r = std::hypot(x, y);
+// h[4 + k] = cos(phase_k) in [-1, 1], phase_k in [0, pi]; sinPhase[k] = sin(phase_k) (see
+// PhaseSines); r = std::hypot(x, y).
+double Harmonics(const std::array<double, 8>& h, const std::array<double, 4>& sinPhase, double x,
+                 double y, double r) {
   if (r < 1e-9) return 0;
   const double c1 = x / r, s1 = y / r;
   double ck = c1 * c1 - s1 * s1, sk = 2 * s1 * c1;  // k = 2
   double sum = 0;
   for (int k = 0; k < 4; ++k) {
-    // h[4 + k] holds cos and sin of the phase packed as cos = h[4+k], sin = sqrt(1 - cos^2).
-    const double cp = h[4 + k], sp = std::sqrt(std::max(0.0, 1 - cp * cp));
+    const double cp = h[4 + k], sp = sinPhase[k];
     sum += h[k] * (ck * cp - sk * sp);
     const double cn = ck * c1 - sk * s1, sn = sk * c1 + ck * s1;
     ck = cn;
     sk = sn;
   }
   return sum;
+}
+
+// Sines of the phases of Harmonics: h[4 + k] holds the cosine, sin = sqrt(1 - cos^2).
+std::array<double, 4> PhaseSines(const std::array<double, 8>& h) {
+  std::array<double, 4> sp{};
+  for (int k = 0; k < 4; ++k) sp[k] = std::sqrt(std::max(0.0, 1 - h[4 + k] * h[4 + k]));
+  return sp;
 }
 
 }  // namespace
@@ -105,6 +112,8 @@ Anatomy::Anatomy(std::uint64_t seed, const PhantomOptions& options) : seed_(seed
   for (int i = 4; i < 8; ++i) outlineHarmonics_[i] = rng.Uniform(-1, 1);
   outlineHarmonics_[2] = rng.Uniform(3, 8);  // 4th harmonic bulging at the diagonals: boxier
   outlineHarmonics_[6] = -1;
+  fatPhaseSines_ = PhaseSines(fatHarmonics_);
+  outlinePhaseSines_ = PhaseSines(outlineHarmonics_);
 
   const double sc = scale_ * bulk_, f = fatBase_;
   auto oa = [&](double aE) { return aE * sc + 0.8 * f; };
@@ -180,6 +189,12 @@ Anatomy::Anatomy(std::uint64_t seed, const PhantomOptions& options) : seed_(seed
     bowel_.push_back(e);
     bowelGas_.push_back(rng.Chance(0.4) ? 1 : 0);
   }
+  std::vector<std::array<double, 2>> bowelZ;
+  for (const Ellipsoid& e : bowel_) {
+    const double r = Max(e.radii.x, e.radii.y, e.radii.z);
+    bowelZ.push_back({e.centre.z - r, e.centre.z + r});
+  }
+  bowelIndex_.Build(bowelZ, 10, 30);
 }
 
 Vec3 Anatomy::ToBody(const Vec3& lps) const { return toBody_ * (lps - offset_); }
@@ -287,7 +302,7 @@ void Anatomy::BuildSide(Side& s, Rng& rng, const PhantomSideOptions& opt) {
 
   // Culling boxes (generous: smooth unions bulge a little).
   auto addEllipsoid = [](Box& b, const Ellipsoid& e) {
-    b.Add(e.centre, std::max({e.radii.x, e.radii.y, e.radii.z}) + 8);
+    b.Add(e.centre, Max(e.radii.x, e.radii.y, e.radii.z) + 8);
   };
   auto addCapsule = [](Box& b, const Capsule& c) {
     b.Add(c.a, c.ra + 8);
@@ -307,7 +322,7 @@ void Anatomy::BuildSide(Side& s, Rng& rng, const PhantomSideOptions& opt) {
   // Part boxes: exact (no margin) so that the lazy smooth unions stay exact.
   auto partE = [](const Ellipsoid& e) {
     Box b;
-    b.Add(e.centre, std::max({e.radii.x, e.radii.y, e.radii.z}));
+    b.Add(e.centre, Max(e.radii.x, e.radii.y, e.radii.z));
     return b;
   };
   auto partC = [](const Capsule& c) {
@@ -326,12 +341,15 @@ void Anatomy::BuildSide(Side& s, Rng& rng, const PhantomSideOptions& opt) {
   s.femurParts[1] = partE(s.greaterTrochanter);
   s.femurParts[2] = partC(s.shaft);
   s.femurParts[3] = partE(s.lesserTrochanter);
+  std::vector<std::array<double, 2>> vesselZ;
   for (const Capsule& c : s.vessels) {
     Box b;
     b.Add(c.a, std::max(c.ra, c.rb));
     b.Add(c.b, std::max(c.ra, c.rb));
     s.vesselBoxes.push_back(b);
+    vesselZ.push_back({b.lo[2], b.hi[2]});
   }
+  s.vesselIndex.Build(vesselZ, 10, 12);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -705,20 +723,21 @@ void Anatomy::BuildMuscles(Side& s, Rng& rng) {
 double Anatomy::BodySdf(const Vec3& b) const {
   const Vec3 q{std::fabs(b.x), b.y, b.z};
   double f = pelvis_.Sdf(b);
-  if (thigh_.BoundDistance(q) < f + 30) f = SmoothMin(f, thigh_.Sdf(q), 30);
+  if (SqrtBelow(thigh_.BoundDistance2(q), f + 30)) f = SmoothMin(f, thigh_.Sdf(q), 30);
   // Individual shape: smooth bumps and flattening of the outline (a few mm).
-  f -= Harmonics(outlineHarmonics_, b.x, b.y + 20);
-  if (cleft_.BoundDistance(b) < std::fabs(f) + 12) f = -SmoothMin(-f, cleft_.Sdf(b), 8);
+  f -= Harmonics(outlineHarmonics_, outlinePhaseSines_, b.x, b.y + 20, std::hypot(b.x, b.y + 20));
+  if (SqrtBelow(cleft_.BoundDistance2(b), std::fabs(f) + 12))
+    f = -SmoothMin(-f, cleft_.Sdf(b), 8);
   return f;
 }
 
 double Anatomy::FatThickness(const Vec3& b) const {
-  TubeKey k;
   double cx = 0, cy = 0;
-  if (pelvis_.Section(b.z, k)) cy = k.cy;
-  const double r = std::max(std::hypot(b.x - cx, b.y - cy), 1e-9);
+  pelvis_.SectionCentreY(b.z, cy);
+  const double hyp = std::hypot(b.x - cx, b.y - cy);
+  const double r = std::max(hyp, 1e-9);
   const double post = std::max(0.0, (b.y - cy) / r);
-  const double h = Harmonics(fatHarmonics_, b.x - cx, b.y - cy);
+  const double h = Harmonics(fatHarmonics_, fatPhaseSines_, b.x - cx, b.y - cy, hyp);
   const double zf = b.z < -60 ? 0.8 : 1.0;
   return std::max(3.0, fatBase_ * zf * (0.72 + 0.5 * post + 0.12 * h));
 }
@@ -727,7 +746,7 @@ namespace {
 // SmoothMin(f, g(), k) that skips g when its box proves g >= f + k (the result is then f).
 template <class G>
 inline double LazySmoothMin(double f, const Vec3& q, const Box& box, double k, G&& g) {
-  if (box.Distance(q) >= f + k) return f;
+  if (!SqrtBelow(box.Distance2(q), f + k)) return f;
   return SmoothMin(f, g(), k);
 }
 }  // namespace
@@ -768,14 +787,15 @@ bool Anatomy::ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue&
   const Tendon& t = s.tendon;
   const double rim = s.periOedema ? s.periRim : 0.0;
   double fCJ = 1e9, fSM = 1e9, fG = 1e9;
-  if (t.conjoint.BoundDistance(q) <= dist + rim) fCJ = t.conjoint.Sdf(q);
-  if (t.semimembranosus.BoundDistance(q) <= dist + rim) fSM = t.semimembranosus.Sdf(q);
-  if (t.hasGap && t.gap.BoundDistance(q) <= dist + rim + 2.0) {
+  if (SqrtAtMost(t.conjoint.BoundDistance2(q), dist + rim)) fCJ = t.conjoint.Sdf(q);
+  if (SqrtAtMost(t.semimembranosus.BoundDistance2(q), dist + rim))
+    fSM = t.semimembranosus.Sdf(q);
+  if (t.hasGap && SqrtAtMost(t.gap.BoundDistance2(q), dist + rim + 2.0)) {
     // Irregular haematoma margin: the gap's surface is displaced by up to ~1.5 mm of noise
     // (slope <= 1.5 * 2.5 / 3 per mm, hence the division).
     fG = (t.gap.Sdf(q) + 1.5 * GradientNoise(seed_ ^ 0x6A9, q.x / 3.0, q.y / 3.0, q.z / 4.0)) / 2.3;
   }
-  dist = std::min({dist, std::fabs(fCJ), std::fabs(fSM), std::fabs(fG)});
+  dist = Min(dist, std::fabs(fCJ), std::fabs(fSM), std::fabs(fG));
   const bool inCJ = fCJ < 0, inSM = fSM < 0;
   if (inCJ || inSM) {
     double u, v;
@@ -793,8 +813,8 @@ bool Anatomy::ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue&
       const double w = t.cleftWidth * taper;
       const bool inCleft = vn < thr && std::fabs(un) < w;
       dist =
-          std::min({dist, std::fabs(vn - thr) * minAxis * 0.7,
-                    std::fabs(std::fabs(un) - w) * minAxis, q.z - t.cleftBottom, t.cleftTop - q.z});
+          Min(dist, std::fabs(vn - thr) * minAxis * 0.7,
+                    std::fabs(std::fabs(un) - w) * minAxis, q.z - t.cleftBottom, t.cleftTop - q.z);
       if (inCleft) {
         tissue = kTearFluid;
         return true;
@@ -808,8 +828,8 @@ bool Anatomy::ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue&
       const double along = std::clamp((q.z - (t.zFootprint - 45)) / 20.0, 0.0, 1.0);
       const double thr = 0.55 * rho * rho - 0.25 * along + 0.05;
       // Gradient noise changes by at most ~2.5 per lattice unit (1.8 mm here).
-      dist = std::min({dist, std::fabs(n - thr) * 0.5, std::fabs(q.z - (t.zFootprint - 45)),
-                       std::fabs(q.z - (t.zFootprint + 12))});
+      dist = Min(dist, std::fabs(n - thr) * 0.5, std::fabs(q.z - (t.zFootprint - 45)),
+                       std::fabs(q.z - (t.zFootprint + 12)));
       if (n > thr) {
         tissue = kTendinosis;
         return true;
@@ -826,7 +846,7 @@ bool Anatomy::ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue&
     return true;
   }
   if (rim > 0) {
-    const double f = std::min({fCJ, fSM, fG});
+    const double f = Min(fCJ, fSM, fG);
     if (f < rim) {
       // Patchy oedema: its thickness varies around and along the tendon, fading at the ends.
       const double zTop = t.zFootprint + 15, zBottom = t.zFootprint - 45;
@@ -846,16 +866,18 @@ bool Anatomy::ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue&
   return false;
 }
 
-bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double& dist,
-                           Tissue& tissue) const {
+// `stop`: see Classify; "decided" with an unspecified tissue once dist <= stop.
+bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double stop,
+                           double& dist, Tissue& tissue) const {
   // Bones.
   const Vec3 dh = q - s.femoralHead;
-  const double hipBound = s.hipBox.Distance(q), femurBound = s.femurBox.Distance(q);
-  if (hipBound <= dist || femurBound <= dist) {
+  const double hipBound2 = s.hipBox.Distance2(q), femurBound2 = s.femurBox.Distance2(q);
+  const bool nearHip = SqrtAtMost(hipBound2, dist), nearFemur = SqrtAtMost(femurBound2, dist);
+  if (nearHip || nearFemur) {
     bool ischium = false;
-    const double fh = hipBound <= dist ? HipBoneSdf(s, q, &ischium) : hipBound;
+    const double fh = nearHip ? HipBoneSdf(s, q, &ischium) : std::sqrt(hipBound2);
     double cortex = 1.5;
-    const double ff = femurBound <= dist ? FemurSdf(s, q, &cortex) : femurBound;
+    const double ff = nearFemur ? FemurSdf(s, q, &cortex) : std::sqrt(femurBound2);
     dist = std::min(
         {dist, std::fabs(fh), std::fabs(fh + kHipCortex), std::fabs(ff), std::fabs(ff + cortex)});
     if (fh < 0) {
@@ -884,7 +906,7 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
     const double rel = r - s.headRadius;
     if (rel < 4.0) {
       const bool inCup = Dot(dh, s.openDir) < 0.3 * s.headRadius;
-      dist = std::min({dist, std::fabs(rel - 1.3), std::fabs(rel - 2.5)});
+      dist = Min(dist, std::fabs(rel - 1.3), std::fabs(rel - 2.5));
       if (rel < 1.3) {
         tissue = kCartilage;
         return true;
@@ -895,9 +917,10 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
       }
     }
   }
+  if (dist <= stop) return true;
   if (ClassifyTendon(s, q, dist, tissue)) return true;
-  if (!inEnvelope) return false;
-  if (s.adductorTendon.BoundDistance(q) <= dist) {
+  if (!inEnvelope || dist <= stop) return dist <= stop;
+  if (SqrtAtMost(s.adductorTendon.BoundDistance2(q), dist)) {
     const double f = s.adductorTendon.Sdf(q);
     dist = std::min(dist, std::fabs(f));
     if (f < 0) {
@@ -905,7 +928,7 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
       return true;
     }
   }
-  if (s.sciatic.BoundDistance(q) <= dist) {
+  if (SqrtAtMost(s.sciatic.BoundDistance2(q), dist)) {
     const double f = s.sciatic.Sdf(q);
     dist = std::min(dist, std::fabs(f));
     if (f < 0) {
@@ -928,7 +951,7 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
     }
   }
   for (const ZTube* vessel : {&s.artery, &s.vein}) {
-    if (vessel->BoundDistance(q) > dist) continue;
+    if (!SqrtAtMost(vessel->BoundDistance2(q), dist)) continue;
     const double f = vessel->Sdf(q);
     dist = std::min(dist, std::fabs(f));
     if (f < 0) {
@@ -936,6 +959,7 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
       return true;
     }
   }
+  if (dist <= stop) return true;
   bool inPad = false;
   s.padIndex.ForNear(q, dist, [&](std::size_t i) {
     if (inPad) return;
@@ -943,7 +967,7 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
     dist = std::min(dist, std::fabs(f));
     inPad = f < 0;
   });
-  if (inPad) {
+  if (inPad || dist <= stop) {
     tissue = kFat;
     return true;
   }
@@ -973,23 +997,24 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
   return true;
 }
 
-bool Anatomy::ClassifyMidline(const Vec3& b, double& dist, Tissue& tissue) const {
-  if (sacrum_.BoundDistance(b) <= dist) {
+bool Anatomy::ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& tissue) const {
+  if (SqrtAtMost(sacrum_.BoundDistance2(b), dist)) {
     const double f = sacrum_.Sdf(b);
-    dist = std::min({dist, std::fabs(f), std::fabs(f + 1.6)});
+    dist = Min(dist, std::fabs(f), std::fabs(f + 1.6));
     if (f < 0) {
       tissue = f < -1.6 ? kMarrow : kCortex;
       return true;
     }
   }
-  if (analCanal_.BoundDistance(b) <= dist) {
+  if (SqrtAtMost(analCanal_.BoundDistance2(b), dist)) {
     const double f = analCanal_.Sdf(b);
-    dist = std::min({dist, std::fabs(f), std::fabs(f + 5)});
+    dist = Min(dist, std::fabs(f), std::fabs(f + 5));
     if (f < 0) {
       tissue = f < -5 ? kBowelContent : kMuscleOther;
       return true;
     }
   }
+  if (dist <= stop) return true;
   struct Organ {
     const Ellipsoid* e;
     double wall;
@@ -999,31 +1024,35 @@ bool Anatomy::ClassifyMidline(const Vec3& b, double& dist, Tissue& tissue) const
                           {&bladder_, 3.0, kUrine, kMuscleOther},
                           {&prostate_, 0.0, kProstate, kProstate}};
   for (const Organ& o : organs) {
-    if (Norm(b - o.e->centre) - std::max({o.e->radii.x, o.e->radii.y, o.e->radii.z}) > dist)
+    if (Norm(b - o.e->centre) - Max(o.e->radii.x, o.e->radii.y, o.e->radii.z) > dist)
       continue;
     const double f = o.e->Sdf(b);
-    dist = std::min({dist, std::fabs(f), o.wall > 0 ? std::fabs(f + o.wall) : 1e9});
+    dist = Min(dist, std::fabs(f), o.wall > 0 ? std::fabs(f + o.wall) : 1e9);
     if (f < 0) {
       tissue = f < -o.wall ? o.inside : o.wallTissue;
       return true;
     }
   }
-  for (std::size_t i = 0; i < bowel_.size(); ++i) {
+  if (dist <= stop) return true;
+  // Only the bowel loops whose z range is near (the others fail the z test below).
+  bool inBowel = false;
+  bowelIndex_.ForCandidates(b.z, dist, [&](std::size_t i) {
+    if (inBowel) return;
     const Ellipsoid& e = bowel_[i];
-    const double r = std::max({e.radii.x, e.radii.y, e.radii.z});
-    if (std::fabs(b.z - e.centre.z) - r > dist || std::fabs(b.x - e.centre.x) - r > dist) continue;
-    if (Norm(b - e.centre) - r > dist) continue;
+    const double r = Max(e.radii.x, e.radii.y, e.radii.z);
+    if (std::fabs(b.z - e.centre.z) - r > dist || std::fabs(b.x - e.centre.x) - r > dist) return;
+    if (Norm(b - e.centre) - r > dist) return;
     const double f = e.Sdf(b);
-    dist = std::min({dist, std::fabs(f), std::fabs(f + 2.5)});
+    dist = Min(dist, std::fabs(f), std::fabs(f + 2.5));
     if (f < 0) {
       tissue = f < -2.5 ? (bowelGas_[i] ? kAir : kBowelContent) : kMuscleOther;
-      return true;
+      inBowel = true;
     }
-  }
-  return false;
+  });
+  return inBowel;
 }
 
-Tissue Anatomy::Classify(const Vec3& lps, double* distance) const {
+Tissue Anatomy::Classify(const Vec3& lps, double* distance, double stop) const {
   const Vec3 b = ToBody(lps);
   const double fb = BodySdf(b);
   double dist = std::fabs(fb);
@@ -1046,45 +1075,66 @@ Tissue Anatomy::Classify(const Vec3& lps, double* distance) const {
   const Side& s = sides_[sideIndex];
   const Vec3 q{std::fabs(b.x), b.y, b.z};
   dist = std::min(dist, std::fabs(b.x) + 0.5);  // the other side's structures
-  bool decided = false;
-  if (inEnvelope) decided = ClassifyMidline(b, dist, tissue);
-  if (!decided) decided = ClassifySide(s, q, inEnvelope, dist, tissue);
-  if (!decided) {
+  bool decided = dist <= stop;
+  if (inEnvelope && !decided) decided = ClassifyMidline(b, stop, dist, tissue);
+  if (!decided) decided = ClassifySide(s, q, inEnvelope, stop, dist, tissue);
+  if (!decided && dist > stop) {
     tissue = inEnvelope ? kFat : kSubcutaneousFat;
-    for (std::size_t i = 0; i < s.vessels.size(); ++i) {
+    // Only the vessels whose z range is near (the others fail the box test).
+    bool inVessel = false;
+    s.vesselIndex.ForCandidates(q.z, dist, [&](std::size_t i) {
+      if (inVessel) return;
       const Capsule& c = s.vessels[i];
-      if (s.vesselBoxes[i].Distance(q) > dist) continue;
+      if (!SqrtAtMost(s.vesselBoxes[i].Distance2(q), dist)) return;
       const double f = c.Sdf(q);
       dist = std::min(dist, std::fabs(f));
       if (f < 0) {
         tissue = kVein;
-        break;
+        inVessel = true;
       }
-    }
+    });
   }
   *distance = dist;
   return tissue;
 }
 
 void Anatomy::TextureFine(const Vec3& lps, double& fibre, double& septum) const {
-  const Vec3 b = ToBody(lps);
-  // Muscle fibre bundles run mostly cranio-caudally; fat septa are a zero set of noise.
-  fibre = GradientNoise(seed_ ^ 0x11, b.x / 1.6, b.y / 1.6, b.z / 10.0);
-  const double n2 = GradientNoise(seed_ ^ 0x21, b.x / 16.0, b.y / 16.0, b.z / 24.0);
-  septum = std::max(0.0, 1.0 - std::fabs(n2) / 0.035);
+  TextureCache cache;
+  TextureFine(lps, fibre, septum, cache);
 }
 
 double Anatomy::TextureMedium(const Vec3& lps) const {
-  const Vec3 b = ToBody(lps);
-  const double n = GradientNoise(seed_ ^ 0x12, b.x / 5.0, b.y / 5.0, b.z / 25.0);
-  return std::max(0.0, 1.0 - std::fabs(n) / 0.08);  // fatty streaks between fascicles
+  TextureCache cache;
+  return TextureMedium(lps, cache);
 }
 
 void Anatomy::TextureCoarse(const Vec3& lps, double& gate, double& hetero) const {
+  TextureCache cache;
+  TextureCoarse(lps, gate, hetero, cache);
+}
+
+void Anatomy::TextureFine(const Vec3& lps, double& fibre, double& septum,
+                          TextureCache& cache) const {
   const Vec3 b = ToBody(lps);
-  gate =
-      std::clamp(4.0 * GradientNoise(seed_ ^ 0x23, b.x / 25.0, b.y / 25.0, b.z / 25.0), 0.0, 1.0);
-  hetero = GradientNoise(seed_ ^ 0x31, b.x / 30.0, b.y / 30.0, b.z / 30.0);
+  // Muscle fibre bundles run mostly cranio-caudally; fat septa are a zero set of noise.
+  fibre = GradientNoise(seed_ ^ 0x11, b.x / 1.6, b.y / 1.6, b.z / 10.0, cache.cells[0]);
+  const double n2 = GradientNoise(seed_ ^ 0x21, b.x / 16.0, b.y / 16.0, b.z / 24.0, cache.cells[1]);
+  septum = std::max(0.0, 1.0 - std::fabs(n2) / 0.035);
+}
+
+double Anatomy::TextureMedium(const Vec3& lps, TextureCache& cache) const {
+  const Vec3 b = ToBody(lps);
+  const double n = GradientNoise(seed_ ^ 0x12, b.x / 5.0, b.y / 5.0, b.z / 25.0, cache.cells[0]);
+  return std::max(0.0, 1.0 - std::fabs(n) / 0.08);  // fatty streaks between fascicles
+}
+
+void Anatomy::TextureCoarse(const Vec3& lps, double& gate, double& hetero,
+                            TextureCache& cache) const {
+  const Vec3 b = ToBody(lps);
+  gate = std::clamp(
+      4.0 * GradientNoise(seed_ ^ 0x23, b.x / 25.0, b.y / 25.0, b.z / 25.0, cache.cells[0]), 0.0,
+      1.0);
+  hetero = GradientNoise(seed_ ^ 0x31, b.x / 30.0, b.y / 30.0, b.z / 30.0, cache.cells[1]);
 }
 
 bool Anatomy::InTendonEnvelope(const Vec3& lps, int sideIndex) const {
@@ -1099,7 +1149,7 @@ Box Anatomy::LabelBox(int sideIndex) const {
   const Side& s = sides_[sideIndex];
   Box body;  // left frame
   body.Add(s.tuberosity.centre,
-           std::max({s.tuberosity.radii.x, s.tuberosity.radii.y, s.tuberosity.radii.z}) + 10);
+           Max(s.tuberosity.radii.x, s.tuberosity.radii.y, s.tuberosity.radii.z) + 10);
   for (const Capsule* c : {&s.ischialBody, &s.inferiorRamus}) {
     body.Add(c->a, c->ra + 10);
     body.Add(c->b, c->rb + 10);
@@ -1180,10 +1230,13 @@ TendonSection MeasureTendonSection(const Anatomy& anatomy, int sideIndex, double
   const double h = 0.1;
   double n = 0, sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
   std::vector<std::pair<double, double>> pts;
+  // One level: the tubes' sections are looked up once.
+  const ZTube::Row cjRow = s.tendon.conjoint.RowAt(zb), smRow = s.tendon.semimembranosus.RowAt(zb);
   for (double y = y0 + h / 2; y < y1; y += h) {
     for (double x = x0 + h / 2; x < x1; x += h) {
       const Vec3 q{x, y, zb};
-      if (!(s.tendon.conjoint.Sdf(q) < 0 || s.tendon.semimembranosus.Sdf(q) < 0)) continue;
+      if (!(s.tendon.conjoint.Inside(q, cjRow) || s.tendon.semimembranosus.Inside(q, smRow)))
+        continue;
       if (anatomy.HipBoneSdf(s, q, nullptr) < 0) continue;
       pts.emplace_back(x, y);
       n += 1;

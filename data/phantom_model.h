@@ -25,6 +25,34 @@ inline Vec3 Cross(Vec3 a, Vec3 b) {
   return {a.y * b.z - a.z * b.y, a.z * b.x - a.x * b.z, a.x * b.y - a.y * b.x};
 }
 inline double Norm(Vec3 a) { return std::sqrt(Dot(a, a)); }
+
+// Minimum / maximum of several values with the comparisons of std::min / std::max over an
+// initializer list (the first of equal values wins), without their loop.
+inline double Min(double a) { return a; }
+template <class... R>
+inline double Min(double a, double b, R... r) {
+  return Min(std::min(a, b), r...);
+}
+// Exactly std::sqrt(d2) <= t and std::sqrt(d2) < t for d2 >= 0, usually without the square
+// root: away from the boundary (relative 1e-9, far above the rounding errors) the squares
+// decide.
+inline bool SqrtAtMost(double d2, double t) {
+  const double t2 = t * t;
+  if (t >= 0 && d2 < t2 * (1 - 1e-9)) return true;
+  if (d2 > t2 * (1 + 1e-9)) return false;
+  return std::sqrt(d2) <= t;
+}
+inline bool SqrtBelow(double d2, double t) {
+  const double t2 = t * t;
+  if (t >= 0 && d2 < t2 * (1 - 1e-9)) return true;
+  if (d2 > t2 * (1 + 1e-9)) return false;
+  return std::sqrt(d2) < t;
+}
+inline double Max(double a) { return a; }
+template <class... R>
+inline double Max(double a, double b, R... r) {
+  return Max(std::max(a, b), r...);
+}
 inline Vec3 Normalized(Vec3 a) { return (1.0 / Norm(a)) * a; }
 
 // Rotation matrix (rows) from angles about x, y, z in radians, applied as Rz * Ry * Rx.
@@ -64,6 +92,15 @@ class Rng {
 };
 // Smooth 3-D gradient noise in about [-1, 1], deterministic from `seed`.
 double GradientNoise(std::uint64_t seed, double x, double y, double z);
+// The lattice cell of the last evaluation with its corner gradients: neighbouring points
+// usually share a cell, and then the corner hashes are not recomputed (same values).
+struct NoiseCell {
+  std::uint64_t seed = 0;
+  long i = 0, j = 0, k = 0;
+  bool valid = false;
+  const double* g[8] = {};
+};
+double GradientNoise(std::uint64_t seed, double x, double y, double z, NoiseCell& cell);
 
 // ---------------------------------------------------------------------------------------------
 // Tissues. Labels: ischium tissues -> 1, hamstring tendon tissues -> 2, tear tissues -> 3.
@@ -124,26 +161,41 @@ class ZTube {
  public:
   ZTube() = default;
   explicit ZTube(std::vector<TubeKey> keys);
-  double Sdf(const Vec3& p) const;
+  inline double Sdf(const Vec3& p) const;
+  // The tabulated section at a level, and Sdf with it given (for many points of one level).
+  struct Row {  // tabulated section for fast look-up
+    double cx, cy, a, b, cosA, sinA, bend, lipschitz;
+  };
+  Row RowAt(double z) const {
+    Row r{};
+    if (!keys_.empty()) Lookup(z, r);
+    return r;
+  }
+  inline double Sdf(const Vec3& p, const Row& row) const;  // row = RowAt(p.z)
+  // Exactly Sdf(p, row) < 0, without the distance (cheaper).
+  inline bool Inside(const Vec3& p, const Row& row) const;
   // Section at level z (interpolated key); false outside the z range.
   bool Section(double z, TubeKey& key) const;
+  // Centre y of the section at level z (as Section's key.cy); false outside the z range.
+  inline bool SectionCentreY(double z, double& cy) const;
   // Local section coordinates (u along a, v along b) of p at its level; false outside z.
   bool Local(const Vec3& p, double& u, double& v, TubeKey& key) const;
   double zMin() const { return zMin_; }
   double zMax() const { return zMax_; }
-  double BoundDistance(const Vec3& p) const;  // distance to the bounding box (0 inside)
+  inline double BoundDistance(const Vec3& p) const;  // distance to the bounding box (0 inside)
+  inline double BoundDistance2(const Vec3& p) const;  // its square (BoundDistance = sqrt)
   // Bounds of the section in x, y over [z0, z1] (clamped to the tube).
   void BoundsXY(double z0, double z1, double lo[2], double hi[2]) const;
 
  private:
-  struct Row {  // tabulated section for fast look-up
-    double cx, cy, a, b, cosA, sinA, bend, lipschitz;
-  };
   bool Interpolate(double z, TubeKey& key) const;  // exact spline
   void Lookup(double z, Row& row) const;           // linear in the table
+  // Table step (mm) and its inverse: a power of two, so that multiplying by the inverse is
+  // exactly the division by the step.
+  static constexpr double tableStep_ = 0.5, invTableStep_ = 2.0;
+  static_assert(tableStep_ * invTableStep_ == 1.0, "the table step must be a power of two");
   std::vector<TubeKey> keys_;
   std::vector<Row> table_;
-  double tableStep_ = 0.5;
   double zMin_ = 0, zMax_ = 0;
   double boxMin_[3]{}, boxMax_[3]{};
 };
@@ -151,26 +203,170 @@ class ZTube {
 struct Ellipsoid {
   Vec3 centre, radii{1, 1, 1};
   Mat3 rotation;  // local -> body
-  double Sdf(const Vec3& p) const;
+  inline double Sdf(const Vec3& p) const;
 };
 
+// A capsule with linearly varying radius. Not to be modified after construction: the
+// constructor caches the point-independent terms of Sdf (the same expressions, so the same
+// values as computing them per call).
 struct Capsule {
+  Capsule() : Capsule({}, {}, 1, 1) {}
+  Capsule(Vec3 a, Vec3 b, double ra, double rb);
   Vec3 a, b;
-  double ra = 1, rb = 1;
+  double ra, rb;
   double ZLow() const { return std::min(a.z - ra, b.z - rb); }
   double ZHigh() const { return std::max(a.z + ra, b.z + rb); }
-  double Sdf(const Vec3& p) const;
+  inline double Sdf(const Vec3& p) const;
   double BoundDistance(const Vec3& p) const;  // distance to the bounding box (0 inside)
+
+ private:
+  Vec3 ab_;
+  double len2_, dr_, scale_;
 };
 
 // Axis-aligned box for culling.
 struct Box {
   double lo[3] = {1e30, 1e30, 1e30}, hi[3] = {-1e30, -1e30, -1e30};
   void Add(const Vec3& p, double r);
-  double Distance(const Vec3& p) const;
+  inline double Distance(const Vec3& p) const;
+  inline double Distance2(const Vec3& p) const;  // its square (Distance = sqrt)
 };
 
-double SmoothMin(double a, double b, double k);
+inline double SmoothMin(double a, double b, double k) {
+  const double h = std::max(k - std::fabs(a - b), 0.0) / k;
+  return std::min(a, b) - h * h * k * 0.25;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hot shape functions, inline (the sampler calls them tens of millions of times per study).
+
+// First-order distance to an ellipse boundary in scaled coordinates (iq's estimate).
+inline double EllipseDistance(double u, double v, double a, double b) {
+  const double qa = u / a, qb = v / b;
+  const double k0 = std::sqrt(qa * qa + qb * qb);
+  const double ga = u / (a * a), gb = v / (b * b);
+  const double k1 = std::sqrt(ga * ga + gb * gb);
+  if (k1 < 1e-12) return -std::min(a, b);
+  return k0 * (k0 - 1.0) / k1;
+}
+
+inline void ZTube::Lookup(double z, Row& row) const {
+  const double f =
+      std::clamp((z - zMin_) * invTableStep_, 0.0, static_cast<double>(table_.size() - 1));
+  const std::size_t i = std::min(static_cast<std::size_t>(f), table_.size() - 2);
+  const double t = f - static_cast<double>(i);
+  const Row& r0 = table_[i];
+  const Row& r1 = table_[i + 1];
+  row.cx = r0.cx + t * (r1.cx - r0.cx);
+  row.cy = r0.cy + t * (r1.cy - r0.cy);
+  row.a = r0.a + t * (r1.a - r0.a);
+  row.b = r0.b + t * (r1.b - r0.b);
+  row.cosA = r0.cosA + t * (r1.cosA - r0.cosA);
+  row.sinA = r0.sinA + t * (r1.sinA - r0.sinA);
+  row.bend = r0.bend + t * (r1.bend - r0.bend);
+  row.lipschitz = std::max(r0.lipschitz, r1.lipschitz);
+}
+
+inline bool ZTube::SectionCentreY(double z, double& cy) const {
+  if (keys_.empty() || z < zMin_ || z > zMax_) return false;
+  const double f =
+      std::clamp((z - zMin_) * invTableStep_, 0.0, static_cast<double>(table_.size() - 1));
+  const std::size_t i = std::min(static_cast<std::size_t>(f), table_.size() - 2);
+  const double t = f - static_cast<double>(i);
+  cy = table_[i].cy + t * (table_[i + 1].cy - table_[i].cy);
+  return true;
+}
+
+inline double ZTube::BoundDistance(const Vec3& p) const { return std::sqrt(BoundDistance2(p)); }
+
+inline double ZTube::BoundDistance2(const Vec3& p) const {
+  const double q[3] = {p.x, p.y, p.z};
+  double d2 = 0;
+  for (int i = 0; i < 3; ++i) {
+    const double e = Max(boxMin_[i] - q[i], 0.0, q[i] - boxMax_[i]);
+    d2 += e * e;
+  }
+  return d2;
+}
+
+inline double ZTube::Sdf(const Vec3& p) const {
+  if (keys_.empty()) return 1e9;
+  Row k;
+  Lookup(p.z, k);
+  return Sdf(p, k);
+}
+
+inline double ZTube::Sdf(const Vec3& p, const Row& k) const {
+  if (keys_.empty()) return 1e9;
+  const double c = k.cosA, s = k.sinA;
+  const double dx = p.x - k.cx, dy = p.y - k.cy;
+  const double u = dx * c + dy * s;
+  double v = -dx * s + dy * c;
+  v += k.bend * u * u / k.a;
+  const double fs = EllipseDistance(u, v, k.a, k.b) / k.lipschitz;
+  const double dz = std::max(zMin_ - p.z, p.z - zMax_);
+  if (dz > 0) return fs > 0 ? std::sqrt(fs * fs + dz * dz) : dz;
+  return std::max(fs, dz);
+}
+
+inline bool ZTube::Inside(const Vec3& p, const Row& k) const {
+  // Sdf < 0 needs dz < 0 (dz > 0 gives a positive or zero result, and max(fs, 0) is not < 0)
+  // and fs < 0, i.e. EllipseDistance < 0 (lipschitz > 0): k1 < 1e-12, or 0 < k0 < 1.
+  if (keys_.empty()) return false;
+  const double dz = std::max(zMin_ - p.z, p.z - zMax_);
+  if (!(dz < 0)) return false;
+  const double c = k.cosA, s = k.sinA;
+  const double dx = p.x - k.cx, dy = p.y - k.cy;
+  const double u = dx * c + dy * s;
+  double v = -dx * s + dy * c;
+  v += k.bend * u * u / k.a;
+  const double qa = u / k.a, qb = v / k.b;
+  const double qq = qa * qa + qb * qb;
+  if (!(qq < 1)) return false;  // then k0 = sqrt(qq) >= 1
+  const double k0 = std::sqrt(qq);
+  if (!(k0 < 1)) return false;
+  if (k0 > 0) return true;
+  const double ga = u / (k.a * k.a), gb = v / (k.b * k.b);
+  return std::sqrt(ga * ga + gb * gb) < 1e-12;
+}
+
+inline double Ellipsoid::Sdf(const Vec3& p) const {
+  const Vec3 q = rotation.Transposed() * (p - centre);
+  const double k0 = std::sqrt(q.x * q.x / (radii.x * radii.x) + q.y * q.y / (radii.y * radii.y) +
+                              q.z * q.z / (radii.z * radii.z));
+  const double gx = q.x / (radii.x * radii.x), gy = q.y / (radii.y * radii.y),
+               gz = q.z / (radii.z * radii.z);
+  const double k1 = std::sqrt(gx * gx + gy * gy + gz * gz);
+  if (k1 < 1e-12) return -Min(radii.x, radii.y, radii.z);
+  return k0 * (k0 - 1.0) / k1;
+}
+
+inline Capsule::Capsule(Vec3 a_, Vec3 b_, double ra_, double rb_)
+    : a(a_), b(b_), ra(ra_), rb(rb_), ab_(b_ - a_) {
+  len2_ = std::max(Dot(ab_, ab_), 1e-12);
+  dr_ = rb - ra;
+  const double taper = std::fabs(rb - ra) / std::sqrt(len2_);
+  scale_ = std::sqrt(1 + taper * taper);
+}
+
+inline double Capsule::Sdf(const Vec3& p) const {
+  const Vec3 ap = p - a;
+  const double t = std::clamp(Dot(ap, ab_) / len2_, 0.0, 1.0);
+  const double r = ra + t * dr_;
+  return (Norm(ap - t * ab_) - r) / scale_;
+}
+
+inline double Box::Distance(const Vec3& p) const { return std::sqrt(Distance2(p)); }
+
+inline double Box::Distance2(const Vec3& p) const {
+  const double q[3] = {p.x, p.y, p.z};
+  double d2 = 0;
+  for (int i = 0; i < 3; ++i) {
+    const double e = Max(lo[i] - q[i], 0.0, q[i] - hi[i]);
+    d2 += e * e;
+  }
+  return d2;
+}
 
 // Tubes indexed by z slabs with per-slab x/y bounds: a cheap lower bound of the distance to
 // each tube near a point, to skip tubes that cannot matter.
@@ -188,10 +384,10 @@ class TubeIndex {
       return;
     }
     for (const Entry& e : slabs_[static_cast<std::size_t>(s)]) {
-      const double dx = std::max({e.lo[0] - p.x, 0.0, p.x - e.hi[0]});
-      const double dy = std::max({e.lo[1] - p.y, 0.0, p.y - e.hi[1]});
-      const double d = std::min(std::sqrt(dx * dx + dy * dy), kMargin);
-      if (d <= range) f(e.tube);
+      const double dx = Max(e.lo[0] - p.x, 0.0, p.x - e.hi[0]);
+      const double dy = Max(e.lo[1] - p.y, 0.0, p.y - e.hi[1]);
+      // min(sqrt(dx^2 + dy^2), kMargin) <= range
+      if (kMargin <= range || SqrtAtMost(dx * dx + dy * dy, range)) f(e.tube);
     }
   }
 
@@ -204,6 +400,35 @@ class TubeIndex {
   double z0_ = 0;
   std::size_t count_ = 0;
   std::vector<std::vector<Entry>> slabs_;
+};
+
+// Items with z extents, indexed by z slabs: the items that a point can be near. Exact for
+// culling tests of the form "skip item i if its distance to p exceeds dist" where that distance
+// is at least the z gap between p and the item's z range: an item left out of p's slab list is
+// more than `margin` (>= dist, with room for rounding) away in z.
+class ZSlabList {
+ public:
+  void Build(const std::vector<std::array<double, 2>>& zRanges, double slab, double margin);
+  // Calls f(i) in increasing i for a superset of the items within `dist` of z (all items
+  // when dist is not small enough for the index).
+  template <class F>
+  void ForCandidates(double z, double dist, F&& f) const {
+    const double reach = dist * (1 + 1e-6) + 1e-6;  // dist with room for rounding
+    if (z + reach < zLo_ || z - reach > zHi_) return;  // every item is farther in z
+    if (dist < 0.999 * margin_ && z >= z0_) {
+      const double s = (z - z0_) / slab_;
+      if (s < static_cast<double>(slabs_.size())) {
+        for (std::size_t i : slabs_[static_cast<std::size_t>(s)]) f(i);
+        return;
+      }
+    }
+    for (std::size_t i = 0; i < count_; ++i) f(i);
+  }
+
+ private:
+  double z0_ = 0, slab_ = 1, margin_ = 0, zLo_ = 0, zHi_ = 0;
+  std::size_t count_ = 0;
+  std::vector<std::vector<std::size_t>> slabs_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -247,6 +472,7 @@ struct Side {
   std::vector<Tissue> muscleTissue;
   std::vector<Capsule> vessels;  // small veins in fat
   std::vector<Box> vesselBoxes;
+  ZSlabList vesselIndex;
   std::vector<ZTube> fatPads;  // fat that wins over muscle (ischioanal fossa, around nerve)
   TubeIndex muscleIndex, padIndex;
   Box hipBox, femurBox;
@@ -261,13 +487,25 @@ class Anatomy {
 
   // Tissue at p (LPS mm). `distance` receives a conservative distance (mm) within which the
   // tissue does not change.
-  Tissue Classify(const Vec3& lps, double* distance) const;
+  //
+  // With `stop` >= 0 the caller only needs to know whether that distance exceeds `stop`:
+  // the distance is a running minimum, so once it falls to `stop` or below the answer is
+  // known and Classify returns at once, with that (larger than final, but <= stop) distance
+  // and an unspecified tissue. Results with a distance > stop are exactly those of stop < 0.
+  Tissue Classify(const Vec3& lps, double* distance, double stop = -1) const;
 
   // Texture fields for intensity modulation, at three scales: fine (muscle fibre bundles,
   // fat septa), medium (fatty streaks in muscle) and coarse (septa density, heterogeneity).
   void TextureFine(const Vec3& lps, double& fibre, double& septum) const;
   double TextureMedium(const Vec3& lps) const;
   void TextureCoarse(const Vec3& lps, double& gate, double& hetero) const;
+  // The same with lattice caches (for points visited in raster order).
+  struct TextureCache {
+    NoiseCell cells[2];
+  };
+  void TextureFine(const Vec3& lps, double& fibre, double& septum, TextureCache& cache) const;
+  double TextureMedium(const Vec3& lps, TextureCache& cache) const;
+  void TextureCoarse(const Vec3& lps, double& gate, double& hetero, TextureCache& cache) const;
 
   // Hamstring tendon envelope (tendon or cleft, not bone) of one side at p (LPS).
   bool InTendonEnvelope(const Vec3& lps, int sideIndex) const;
@@ -299,10 +537,10 @@ class Anatomy {
   double PosteriorY(double x, double z) const;
   double FatThickness(const Vec3& b) const;
   double FemurSdf(const Side& s, const Vec3& q, double* cortex) const;
-  bool ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double& dist,
+  bool ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double stop, double& dist,
                     Tissue& tissue) const;
   bool ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue& tissue) const;
-  bool ClassifyMidline(const Vec3& b, double& dist, Tissue& tissue) const;
+  bool ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& tissue) const;
   void BuildSide(Side& s, Rng& rng, const PhantomSideOptions& opt);
   void BuildTendon(Side& s, Rng& rng);
   void BuildMuscles(Side& s, Rng& rng);
@@ -315,12 +553,14 @@ class Anatomy {
   ZTube pelvis_, thigh_, cleft_;
   std::array<double, 8> fatHarmonics_{};
   std::array<double, 8> outlineHarmonics_{};
+  std::array<double, 4> fatPhaseSines_{}, outlinePhaseSines_{};
   Side sides_[2];
   // Shared skeleton means (sides jitter around them).
   double base_[16]{};
   Ellipsoid bladder_, prostate_, rectum_;
   ZTube analCanal_, sacrum_;
   std::vector<Ellipsoid> bowel_;
+  ZSlabList bowelIndex_;
   std::vector<int> bowelGas_;
 };
 

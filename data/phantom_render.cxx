@@ -32,6 +32,17 @@ inline void AddMix(PixelMix& m, std::uint8_t id, float w) {
 }
 
 struct Sampler {
+  Sampler(const Anatomy& anatomy_, const Plane& plane_, int m_, double t_, float weight_,
+          std::vector<PixelMix>* mix_, std::vector<std::uint16_t>* labels_)
+      : anatomy(anatomy_),
+        plane(plane_),
+        m(m_),
+        t(t_),
+        weight(weight_),
+        normal(plane_.Normal()),
+        mix(mix_),
+        labels(labels_),
+        diagonal(std::hypot(plane_.dx, plane_.dy)) {}
   const Anatomy& anatomy;
   const Plane& plane;
   int m;         // sub-samples per pixel edge
@@ -40,6 +51,7 @@ struct Sampler {
   Vec3 normal;
   std::vector<PixelMix>* mix;
   std::vector<std::uint16_t>* labels;
+  double diagonal;  // of a pixel (mm)
   std::size_t evaluations = 0;
 
   void Fill(int a0, int b0, int size, Tissue tissue) {
@@ -65,10 +77,12 @@ struct Sampler {
     if (a0 >= na || b0 >= nb) return;
     // Centre of the block in continuous sub-sample coordinates; sub-sample i spans [i, i+1).
     const double ac = a0 + 0.5 * size, bc = b0 + 0.5 * size;
+    // A block larger than one sub-sample needs its tissue only if it is uniform: Classify may
+    // stop as soon as it knows that the distance is too small for that.
+    const double half = 0.5 * size / m * diagonal;
     double dist = 0;
-    const Tissue tissue = anatomy.Classify(Position(ac, bc), &dist);
+    const Tissue tissue = anatomy.Classify(Position(ac, bc), &dist, size == 1 ? -1.0 : kSafety * half);
     ++evaluations;
-    const double half = 0.5 * size / m * std::hypot(plane.dx, plane.dy);
     if (size == 1 || dist > kSafety * half) {
       Fill(a0, b0, size, tissue);
       return;
@@ -83,7 +97,7 @@ struct Sampler {
   Vec3 Position(double ac, double bc) const {
     // Pixel index of a continuous sub-sample coordinate: pixel centre i sits at m*i + m/2.
     const double i = ac / m - 0.5, j = bc / m - 0.5;
-    return plane.At(i, j) + t * normal;
+    return plane.At(i, j, 0, normal) + t * normal;
   }
 
   void Run() { Run(0, 0, plane.nx * m, plane.ny * m); }
@@ -110,7 +124,7 @@ std::size_t SampleTissues(const Anatomy& anatomy, const Plane& plane, int inPlan
     // Full in-plane sub-sampling on the central sub-plane, pixel sampling on the others: the
     // slice profile blurs those anyway, and it halves the boundary evaluations.
     const int ms = (s == k / 2) ? m : std::max(1, m / 2);
-    Sampler sampler{anatomy, plane, ms, t, 1.0f / (ms * ms * k), plane.Normal(), &mix, nullptr};
+    Sampler sampler(anatomy, plane, ms, t, 1.0f / (ms * ms * k), &mix, nullptr);
     sampler.Run();
     evaluations += sampler.evaluations;
   }
@@ -143,7 +157,7 @@ void SampleLabels(const Anatomy& anatomy, const Plane& plane, const std::vector<
     const int j0 = std::max(0, static_cast<int>(std::floor(jmin))),
               j1 = std::min(plane.ny, static_cast<int>(std::ceil(jmax)) + 1);
     if (i0 >= i1 || j0 >= j1) continue;
-    Sampler sampler{anatomy, plane, 1, 0.0, 1.0f, n, nullptr, &labels};
+    Sampler sampler(anatomy, plane, 1, 0.0, 1.0f, nullptr, &labels);
     sampler.Run(i0, j0, i1, j1);
   }
 }
@@ -157,22 +171,26 @@ void SampleTexture(const Anatomy& anatomy, const Plane& plane, PlaneTexture& t) 
   t.septa.resize(n);
   t.hetero.resize(n);
   // Medium and coarse fields on sub-sampled grids, interpolated bilinearly.
+  const Vec3 normal = plane.Normal();
+  Anatomy::TextureCache cache;
   auto grid = [&](int step, auto&& eval) {
     const int gx = nx / step + 2, gy = ny / step + 2;
     std::vector<std::array<float, 2>> g(static_cast<std::size_t>(gx) * gy);
+    cache = {};
     for (int j = 0; j < gy; ++j)
       for (int i = 0; i < gx; ++i)
-        g[static_cast<std::size_t>(j) * gx + i] = eval(plane.At(i * step, j * step));
+        g[static_cast<std::size_t>(j) * gx + i] = eval(plane.At(i * step, j * step, 0, normal));
     return std::make_pair(gx, g);
   };
   const auto medium = grid(2, [&](const Vec3& p) {
-    return std::array<float, 2>{static_cast<float>(anatomy.TextureMedium(p)), 0.f};
+    return std::array<float, 2>{static_cast<float>(anatomy.TextureMedium(p, cache)), 0.f};
   });
   const auto coarse = grid(6, [&](const Vec3& p) {
     double a, b;
-    anatomy.TextureCoarse(p, a, b);
+    anatomy.TextureCoarse(p, a, b, cache);
     return std::array<float, 2>{static_cast<float>(a), static_cast<float>(b)};
   });
+  cache = {};
   auto interp = [](const std::pair<int, std::vector<std::array<float, 2>>>& g, int step, int i,
                    int j, int c) {
     const int i0 = i / step, j0 = j / step, w = g.first;
@@ -186,7 +204,7 @@ void SampleTexture(const Anatomy& anatomy, const Plane& plane, PlaneTexture& t) 
   for (int j = 0; j < ny; ++j) {
     for (int i = 0; i < nx; ++i) {
       double fibre, septum;
-      anatomy.TextureFine(plane.At(i, j), fibre, septum);
+      anatomy.TextureFine(plane.At(i, j, 0, normal), fibre, septum, cache);
       const float streak = interp(medium, 2, i, j, 0), gate = interp(coarse, 6, i, j, 0);
       const std::size_t k = static_cast<std::size_t>(j) * nx + i;
       t.muscleFat[k] =
@@ -268,16 +286,33 @@ void Convolve(std::vector<float>& img, int nx, int ny, const std::vector<double>
   if (r == 0 || (h.size() == 1)) return;
   tmp.resize(img.size());
   if (alongRows) {
+    // Each output sums its taps in the order k = -r..r from 0 (in double), as a plain loop
+    // with clamped indices would; the interior runs tap by tap over the whole row so that
+    // the compiler vectorises it across outputs (the same operations per output).
+    std::vector<double> acc(static_cast<std::size_t>(nx));
+    const int i0 = std::min(r, nx), i1 = std::max(i0, nx - r);  // interior [i0, i1)
     for (int j = 0; j < ny; ++j) {
       const float* src = &img[static_cast<std::size_t>(j) * nx];
       float* dst = &tmp[static_cast<std::size_t>(j) * nx];
-      for (int i = 0; i < nx; ++i) {
+      auto edge = [&](int i) {
         double s = 0;
         for (int k = -r; k <= r; ++k) {
           const int ii = std::clamp(i + k, 0, nx - 1);
           s += h[k + r] * src[ii];
         }
         dst[i] = static_cast<float>(s);
+      };
+      for (int i = 0; i < i0; ++i) edge(i);
+      for (int i = i1; i < nx; ++i) edge(i);
+      if (i1 > i0) {
+        double* a = acc.data();
+        for (int i = i0; i < i1; ++i) a[i] = 0;
+        for (int k = -r; k <= r; ++k) {
+          const double w = h[k + r];
+          const float* s = src + k;
+          for (int i = i0; i < i1; ++i) a[i] += w * s[i];
+        }
+        for (int i = i0; i < i1; ++i) dst[i] = static_cast<float>(a[i]);
       }
     }
   } else {
@@ -330,12 +365,13 @@ void SimulateSlice(const Plane& plane, const std::vector<PixelMix>& mix,
   };
 
   std::vector<float> re(n), im(n), tmp;
+  const Vec3 normal = plane.Normal();
   for (int j = 0; j < ny; ++j) {
     for (int i = 0; i < nx; ++i) {
       const std::size_t p = static_cast<std::size_t>(j) * nx + i;
       double fatFactor = 1;
       if (q.fatSat) {
-        const Vec3 d = plane.At(i, j) - isocentre;
+        const Vec3 d = plane.At(i, j, 0, normal) - isocentre;
         const double r2 = (d.x * d.x + d.y * d.y) / (170.0 * 170.0) + d.z * d.z / (220.0 * 220.0);
         fatFactor = 1.0 - std::clamp(q.fatSatEfficiency - 0.25 * r2 * r2, 0.0, 1.0);
       }

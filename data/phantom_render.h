@@ -18,8 +18,10 @@ struct Plane {
   int nx = 0, ny = 0;  // columns, rows
   double thickness = 1;
   Vec3 Normal() const { return Normalized(Cross(row, col)); }
-  Vec3 At(double i, double j, double t = 0) const {
-    return origin + (i * dx) * row + (j * dy) * col + t * Normal();
+  Vec3 At(double i, double j, double t = 0) const { return At(i, j, t, Normal()); }
+  // As above with the plane's Normal() computed once by the caller (the same value).
+  Vec3 At(double i, double j, double t, const Vec3& normal) const {
+    return origin + (i * dx) * row + (j * dy) * col + t * normal;
   }
 };
 

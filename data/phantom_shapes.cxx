@@ -78,14 +78,31 @@ inline std::uint64_t LatticeHash(std::uint64_t seed, long i, long j, long k) {
 }  // namespace
 
 double GradientNoise(std::uint64_t seed, double x, double y, double z) {
+  NoiseCell cell;
+  return GradientNoise(seed, x, y, z, cell);
+}
+
+double GradientNoise(std::uint64_t seed, double x, double y, double z, NoiseCell& cell) {
   const double fx = std::floor(x), fy = std::floor(y), fz = std::floor(z);
   const long i = static_cast<long>(fx), j = static_cast<long>(fy), k = static_cast<long>(fz);
   const double dx = x - fx, dy = y - fy, dz = z - fz;
   const double u = Fade(dx), v = Fade(dy), w = Fade(dz);
+  if (!cell.valid || cell.seed != seed || cell.i != i || cell.j != j || cell.k != k) {
+    for (int n = 0; n < 8; ++n) {
+      const int a = n & 1, b = (n >> 1) & 1, d = (n >> 2) & 1;
+      cell.g[n] = kGrad[LatticeHash(seed, i + a, j + b, k + d) & 15];
+    }
+    cell.seed = seed;
+    cell.i = i;
+    cell.j = j;
+    cell.k = k;
+    cell.valid = true;
+  }
   double c[8];
   for (int n = 0; n < 8; ++n) {
     const int a = n & 1, b = (n >> 1) & 1, d = (n >> 2) & 1;
-    c[n] = Grad(LatticeHash(seed, i + a, j + b, k + d), dx - a, dy - b, dz - d);
+    const double* g = cell.g[n];
+    c[n] = g[0] * (dx - a) + g[1] * (dy - b) + g[2] * (dz - d);
   }
   const double x00 = c[0] + u * (c[1] - c[0]), x10 = c[2] + u * (c[3] - c[2]);
   const double x01 = c[4] + u * (c[5] - c[4]), x11 = c[6] + u * (c[7] - c[6]);
@@ -95,16 +112,6 @@ double GradientNoise(std::uint64_t seed, double x, double y, double z) {
 
 // ---------------------------------------------------------------------------------------------
 namespace {
-// First-order distance to an ellipse/ellipsoid boundary in scaled coordinates (iq's estimate).
-inline double EllipseDistance(double u, double v, double a, double b) {
-  const double qa = u / a, qb = v / b;
-  const double k0 = std::sqrt(qa * qa + qb * qb);
-  const double ga = u / (a * a), gb = v / (b * b);
-  const double k1 = std::sqrt(ga * ga + gb * gb);
-  if (k1 < 1e-12) return -std::min(a, b);
-  return k0 * (k0 - 1.0) / k1;
-}
-
 double CatmullRom(const std::vector<TubeKey>& k, std::size_t i, double t, double TubeKey::*field) {
   const std::size_t n = k.size();
   const double p0 = k[i].*field, p1 = k[i + 1].*field;
@@ -182,23 +189,6 @@ bool ZTube::Interpolate(double z, TubeKey& key) const {
   return true;
 }
 
-void ZTube::Lookup(double z, Row& row) const {
-  const double f =
-      std::clamp((z - zMin_) / tableStep_, 0.0, static_cast<double>(table_.size() - 1));
-  const std::size_t i = std::min(static_cast<std::size_t>(f), table_.size() - 2);
-  const double t = f - static_cast<double>(i);
-  const Row& r0 = table_[i];
-  const Row& r1 = table_[i + 1];
-  row.cx = r0.cx + t * (r1.cx - r0.cx);
-  row.cy = r0.cy + t * (r1.cy - r0.cy);
-  row.a = r0.a + t * (r1.a - r0.a);
-  row.b = r0.b + t * (r1.b - r0.b);
-  row.cosA = r0.cosA + t * (r1.cosA - r0.cosA);
-  row.sinA = r0.sinA + t * (r1.sinA - r0.sinA);
-  row.bend = r0.bend + t * (r1.bend - r0.bend);
-  row.lipschitz = std::max(r0.lipschitz, r1.lipschitz);
-}
-
 bool ZTube::Section(double z, TubeKey& key) const {
   if (keys_.empty() || z < zMin_ || z > zMax_) return false;
   Row r;
@@ -260,49 +250,29 @@ void TubeIndex::Build(const std::vector<ZTube>& tubes) {
   }
 }
 
-double ZTube::BoundDistance(const Vec3& p) const {
-  const double q[3] = {p.x, p.y, p.z};
-  double d2 = 0;
-  for (int i = 0; i < 3; ++i) {
-    const double e = std::max({boxMin_[i] - q[i], 0.0, q[i] - boxMax_[i]});
-    d2 += e * e;
+void ZSlabList::Build(const std::vector<std::array<double, 2>>& zRanges, double slab,
+                      double margin) {
+  count_ = zRanges.size();
+  slab_ = slab;
+  margin_ = margin;
+  slabs_.clear();
+  if (zRanges.empty()) return;
+  double lo = 1e30, hi = -1e30;
+  for (const auto& r : zRanges) {
+    lo = std::min(lo, r[0]);
+    hi = std::max(hi, r[1]);
   }
-  return std::sqrt(d2);
-}
-
-double ZTube::Sdf(const Vec3& p) const {
-  if (keys_.empty()) return 1e9;
-  Row k;
-  Lookup(p.z, k);
-  const double c = k.cosA, s = k.sinA;
-  const double dx = p.x - k.cx, dy = p.y - k.cy;
-  const double u = dx * c + dy * s;
-  double v = -dx * s + dy * c;
-  v += k.bend * u * u / k.a;
-  const double fs = EllipseDistance(u, v, k.a, k.b) / k.lipschitz;
-  const double dz = std::max(zMin_ - p.z, p.z - zMax_);
-  if (dz > 0) return fs > 0 ? std::sqrt(fs * fs + dz * dz) : dz;
-  return std::max(fs, dz);
-}
-
-double Ellipsoid::Sdf(const Vec3& p) const {
-  const Vec3 q = rotation.Transposed() * (p - centre);
-  const double k0 = std::sqrt(q.x * q.x / (radii.x * radii.x) + q.y * q.y / (radii.y * radii.y) +
-                              q.z * q.z / (radii.z * radii.z));
-  const double gx = q.x / (radii.x * radii.x), gy = q.y / (radii.y * radii.y),
-               gz = q.z / (radii.z * radii.z);
-  const double k1 = std::sqrt(gx * gx + gy * gy + gz * gz);
-  if (k1 < 1e-12) return -std::min({radii.x, radii.y, radii.z});
-  return k0 * (k0 - 1.0) / k1;
-}
-
-double Capsule::Sdf(const Vec3& p) const {
-  const Vec3 ab = b - a, ap = p - a;
-  const double len2 = std::max(Dot(ab, ab), 1e-12);
-  const double t = std::clamp(Dot(ap, ab) / len2, 0.0, 1.0);
-  const double r = ra + t * (rb - ra);
-  const double taper = std::fabs(rb - ra) / std::sqrt(len2);
-  return (Norm(ap - t * ab) - r) / std::sqrt(1.0 + taper * taper);
+  zLo_ = lo;
+  zHi_ = hi;
+  z0_ = lo - margin;
+  const std::size_t n = static_cast<std::size_t>(std::ceil((hi + margin - z0_) / slab)) + 1;
+  slabs_.resize(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    // Slab [a, b) extended by the margin on both sides.
+    const double a = z0_ + k * slab - margin, b = z0_ + (k + 1) * slab + margin;
+    for (std::size_t i = 0; i < zRanges.size(); ++i)
+      if (zRanges[i][1] >= a && zRanges[i][0] <= b) slabs_[k].push_back(i);
+  }
 }
 
 double Capsule::BoundDistance(const Vec3& p) const {
@@ -324,21 +294,6 @@ void Box::Add(const Vec3& p, double r) {
     lo[i] = std::min(lo[i], q[i] - r);
     hi[i] = std::max(hi[i], q[i] + r);
   }
-}
-
-double Box::Distance(const Vec3& p) const {
-  const double q[3] = {p.x, p.y, p.z};
-  double d2 = 0;
-  for (int i = 0; i < 3; ++i) {
-    const double e = std::max({lo[i] - q[i], 0.0, q[i] - hi[i]});
-    d2 += e * e;
-  }
-  return std::sqrt(d2);
-}
-
-double SmoothMin(double a, double b, double k) {
-  const double h = std::max(k - std::fabs(a - b), 0.0) / k;
-  return std::min(a, b) - h * h * k * 0.25;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,15 +3,18 @@
 #include <itkMultiThreaderBase.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <exception>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <thread>
 
 #include "dicom_writer.h"
 #include "image_types.h"
@@ -162,23 +165,64 @@ std::string FormatDs3(const Vec3& v) {
          FormatDecimalString(v.z);
 }
 
+// Stage timer: with ISCHIA_PHANTOM_TIMING set, prints the wall and process CPU seconds of each
+// stage of a study to stderr (for benchmarks; the output files do not depend on it).
+class StageTimer {
+ public:
+  StageTimer() : enabled_(std::getenv("ISCHIA_PHANTOM_TIMING") != nullptr) { Reset(); }
+  void Lap(const char* stage) {
+    if (!enabled_) return;
+    const double wall = Wall(), cpu = Cpu();
+    std::fprintf(stderr, "phantom stage %-10s wall %7.3f s  cpu %7.3f s\n", stage, wall - wall_,
+                 cpu - cpu_);
+    wall_ = wall;
+    cpu_ = cpu;
+  }
+
+ private:
+  void Reset() {
+    wall_ = Wall();
+    cpu_ = Cpu();
+  }
+  static double Wall() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  static double Cpu() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+  }
+  bool enabled_;
+  double wall_ = 0, cpu_ = 0;
+};
+
 // ---------------------------------------------------------------------------------------------
+// Runs body(0) .. body(n - 1) on ITK's default number of threads, each thread taking the next
+// index when it is done with one (the list's order is the schedule: large tasks first keeps
+// the threads busy to the end). The results must not depend on the thread or the order.
 template <class F>
-void ParallelFor(std::size_t n, F&& body) {
+void ParallelTasks(std::size_t n, F&& body) {
+  const std::size_t threads = std::min<std::size_t>(
+      std::max<std::size_t>(1, itk::MultiThreaderBase::GetGlobalDefaultNumberOfThreads()), n);
+  std::atomic<std::size_t> next{0};
   std::exception_ptr error;
   std::mutex mutex;
-  auto threader = itk::MultiThreaderBase::New();
-  threader->ParallelizeArray(
-      0, n,
-      [&](itk::SizeValueType i) {
-        try {
-          body(static_cast<std::size_t>(i));
-        } catch (...) {
-          std::lock_guard<std::mutex> lock(mutex);
-          if (!error) error = std::current_exception();
-        }
-      },
-      nullptr);
+  auto worker = [&] {
+    for (std::size_t i = next++; i < n; i = next++) {
+      try {
+        body(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!error) error = std::current_exception();
+        next = n;
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
   if (error) std::rethrow_exception(error);
 }
 
@@ -192,12 +236,23 @@ nlohmann::json ToJson(const TendonSection& s) {
           {"widthMm", s.widthMm}};
 }
 
-PhantomSideTruth SideTruth(const Anatomy& anatomy, int i) {
+// Footprint of one side (LPS): the tendon sections are measured at distances below it.
+Vec3 FootprintLps(const Anatomy& anatomy, int i) {
+  return anatomy.SideToLps(anatomy.GetSide(i).footprint, i);
+}
+
+// The numerically measured parts of a side's truth (computed in parallel with the rendering).
+struct SideMeasurements {
+  Vec3 tip;
+  std::vector<TendonSection> sections;  // at 0..50 mm below the footprint
+};
+
+PhantomSideTruth SideTruth(const Anatomy& anatomy, int i, const SideMeasurements& m) {
   const Side& s = anatomy.GetSide(i);
   PhantomSideTruth t;
   t.side = i == 0 ? "right" : "left";
   t.pathology = s.pathology;
-  const Vec3 tip = anatomy.FindTuberosityTip(i);
+  const Vec3 tip = m.tip;
   t.tuberosityTipLps = {tip.x, tip.y, tip.z};
   const Vec3 fp = anatomy.SideToLps(s.footprint, i);
   t.footprintLps = {fp.x, fp.y, fp.z};
@@ -207,7 +262,7 @@ PhantomSideTruth SideTruth(const Anatomy& anatomy, int i) {
   t.sciaticNerveLps = {nerve.x, nerve.y, nerve.z};
   t.tendonLengthMm = s.tendon.length * s.tendon.arcPerZ;
   for (int d = 0; d <= 50; ++d) {
-    TendonSection sec = MeasureTendonSection(anatomy, i, fp.z - d);
+    TendonSection sec = m.sections[d];
     sec.distanceMm = d;
     t.profile.push_back(sec);
     t.maximum.csaMm2 = std::max(t.maximum.csaMm2, sec.csaMm2);
@@ -307,8 +362,32 @@ std::string InstanceFile(const StudyContext& c, const SeriesPlan& p, int instanc
   }
 }
 
+// The random part of a series' intensity scaling: a display range, an optional rescale. Drawn
+// in series order before the rendering (it does not depend on the pixels), so that a series
+// can be written as soon as its slices are done.
+struct SeriesScaling {
+  double target = 0, slope = 1, intercept = 0;
+  bool rescale = false;
+};
+
+SeriesScaling DrawScaling(const StudyContext& c, Rng& rng) {
+  SeriesScaling s;
+  s.target = rng.Uniform(1200, 3400);
+  s.rescale = c.vendor.kind == 2 || rng.Chance(0.2);
+  s.slope = s.rescale ? Ds(Round1(rng.Uniform(0.5, 3.5), 1e-5)) : 1.0;
+  s.intercept = s.rescale && rng.Chance(0.3) ? -std::round(rng.Uniform(0, 50)) : 0.0;
+  return s;
+}
+
+// Whether WriteSeries has pixels to write (and DrawScaling is drawn for the series).
+bool HasPixels(const SeriesPlan& p) {
+  for (const Plane& plane : p.planes)
+    if (plane.nx > 0 && plane.ny > 0) return true;
+  return false;
+}
+
 void WriteSeries(const StudyContext& c, SeriesPlan& p, const fs::path& outDir,
-                 const std::string& folder, Rng& rng) {
+                 const std::string& folder, const SeriesScaling& scaling) {
   // Intensity scaling: a random display range, stored as 12 or 16 bits, optional rescale.
   std::vector<float> sample;
   for (const auto& s : p.slices)
@@ -317,11 +396,11 @@ void WriteSeries(const StudyContext& c, SeriesPlan& p, const fs::path& outDir,
   const std::size_t q = static_cast<std::size_t>(0.999 * (sample.size() - 1));
   std::nth_element(sample.begin(), sample.begin() + q, sample.end());
   const double high = std::max(1e-6f, sample[q]);
-  const double target = rng.Uniform(1200, 3400);
+  const double target = scaling.target;
   const double gain = target / high;
-  const bool rescale = c.vendor.kind == 2 || rng.Chance(0.2);
-  const double slope = rescale ? Ds(Round1(rng.Uniform(0.5, 3.5), 1e-5)) : 1.0;
-  const double intercept = rescale && rng.Chance(0.3) ? -std::round(rng.Uniform(0, 50)) : 0.0;
+  const bool rescale = scaling.rescale;
+  const double slope = scaling.slope;
+  const double intercept = scaling.intercept;
   double maxStored = 0;
   for (const auto& s : p.slices)
     for (float v : s) maxStored = std::max(maxStored, (v * gain - intercept) / slope);
@@ -432,12 +511,14 @@ void WriteSeries(const StudyContext& c, SeriesPlan& p, const fs::path& outDir,
 // ---------------------------------------------------------------------------------------------
 PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::path& outDir) {
   const auto start = std::chrono::steady_clock::now();
+  StageTimer timer;
   if (options.inPlaneScale < 1.0 || options.inPlaneScale > 8.0)
     throw std::invalid_argument("inPlaneScale must be within 1-8");
   if (options.supersampling < 1 || options.supersampling > 8)
     throw std::invalid_argument("supersampling must be within 1-8");
   const std::uint64_t seed = options.seed;
   const Anatomy anatomy(seed, options);
+  timer.Lap("anatomy");
   Rng rng(HashCombine(seed, 0x9807));
 
   StudyContext c;
@@ -694,30 +775,6 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
   const Vec3 isocentre{rng.Uniform(-10, 10), rng.Uniform(-10, 10) + bodyCentre.y,
                        tipZ + rng.Uniform(0, 60)};
 
-  // Render: planes shared between plans are sampled once.
-  const int sub = options.supersampling;
-  for (std::size_t pi = 0; pi < plans.size(); ++pi) {
-    SeriesPlan& p = plans[pi];
-    if (!p.written) continue;
-    if (p.group >= 0 && plans[p.group].written) continue;  // rendered with its group leader
-    std::vector<SeriesPlan*> members = {&p};
-    for (auto& other : plans)
-      if (other.group == static_cast<int>(pi) && other.written) members.push_back(&other);
-    for (SeriesPlan* m : members) m->slices.assign(p.planes.size(), {});
-    ParallelFor(p.planes.size(), [&](std::size_t k) {
-      std::vector<PixelMix> mix;
-      const Plane& plane = p.planes[k];
-      const int through = plane.thickness > 5.5 ? 5 : 3;
-      SampleTissues(anatomy, plane, p.kind == PhantomSeries::Localizer ? 1 : sub, through, mix);
-      PlaneTexture texture;
-      SampleTexture(anatomy, plane, texture);
-      for (SeriesPlan* m : members) {
-        const std::uint64_t noiseSeed = HashCombine(HashCombine(seed, 0x0153 + m->seriesNumber), k);
-        SimulateSlice(plane, mix, texture, m->sequence, coil, isocentre, noiseSeed, m->slices[k]);
-      }
-    });
-  }
-
   // Label map in the axial fluid-sensitive geometry.
   const SeriesPlan& fluid = plans[2];
   auto labels = LabelImage::New();
@@ -745,33 +802,121 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
     }
     labels->SetDirection(dir);
     labels->Allocate();
-    std::uint16_t* buffer = labels->GetBufferPointer();
-    const std::size_t sliceSize = static_cast<std::size_t>(p0.nx) * p0.ny;
-    const std::vector<Box> boxes = {anatomy.LabelBox(0), anatomy.LabelBox(1)};
-    ParallelFor(fluid.planes.size(), [&](std::size_t k) {
-      std::vector<std::uint16_t> slice;
-      SampleLabels(anatomy, fluid.planes[k], boxes, slice);
-      std::copy(slice.begin(), slice.end(), buffer + k * sliceSize);
-    });
   }
+  std::uint16_t* labelBuffer = labels->GetBufferPointer();
+  const std::size_t labelSliceSize =
+      static_cast<std::size_t>(fluid.planes.front().nx) * fluid.planes.front().ny;
+  const std::vector<Box> labelBoxes = {anatomy.LabelBox(0), anatomy.LabelBox(1)};
 
-  // Write.
+  // Folders and intensity scaling of every series, drawn in series order (as they were when
+  // the series were written one after the other).
+  Rng folderRng(HashCombine(seed, 0xF01D));
+  std::vector<std::string> folders(plans.size());
+  std::vector<SeriesScaling> scalings(plans.size());
+  for (std::size_t pi = 0; pi < plans.size(); ++pi) {
+    folders[pi] = SeriesFolder(c, plans[pi], folderRng);
+    if (plans[pi].written && HasPixels(plans[pi])) scalings[pi] = DrawScaling(c, folderRng);
+  }
   fs::create_directories(outDir);
+
+  // One list of independent tasks for the threads: the slices of every series (planes shared
+  // between plans are sampled once, for all of them), the label map slices and the numerical
+  // ground truth of both sides. Each task writes its own results only.
+  struct Task {
+    enum Kind { kSlice, kLabels, kTip, kSection } kind;
+    std::size_t plan = 0, index = 0;  // kSlice: group leader and plane; kLabels: plane;
+                                      // kTip / kSection: side (plan) and distance (index)
+  };
+  std::vector<Task> tasks;
+  std::vector<std::vector<SeriesPlan*>> members(plans.size());
+  for (std::size_t pi = 0; pi < plans.size(); ++pi) {
+    SeriesPlan& p = plans[pi];
+    if (!p.written) continue;
+    if (p.group >= 0 && plans[p.group].written) continue;  // rendered with its group leader
+    members[pi] = {&p};
+    for (auto& other : plans)
+      if (other.group == static_cast<int>(pi) && other.written) members[pi].push_back(&other);
+    for (SeriesPlan* m : members[pi]) m->slices.assign(p.planes.size(), {});
+    for (std::size_t k = 0; k < p.planes.size(); ++k) tasks.push_back({Task::kSlice, pi, k});
+  }
+  // A series is written by the thread that finishes its last slice, while the others go on
+  // (one series at a time: the DICOM library is not used concurrently).
+  std::vector<std::atomic<std::size_t>> slicesLeft(plans.size());
+  for (std::size_t pi = 0; pi < plans.size(); ++pi) slicesLeft[pi] = plans[pi].planes.size();
+  std::mutex writeMutex;
+  for (std::size_t k = 0; k < fluid.planes.size(); ++k) tasks.push_back({Task::kLabels, 0, k});
+  SideMeasurements measured[2];
+  for (std::size_t i = 0; i < 2; ++i) {
+    measured[i].sections.resize(51);
+    tasks.push_back({Task::kTip, i, 0});
+    for (std::size_t d = 0; d <= 50; ++d) tasks.push_back({Task::kSection, i, d});
+  }
+  const int sub = options.supersampling;
+  ParallelTasks(tasks.size(), [&](std::size_t t) {
+    const Task& task = tasks[t];
+    switch (task.kind) {
+      case Task::kSlice: {
+        const SeriesPlan& p = plans[task.plan];
+        const std::size_t k = task.index;
+        std::vector<PixelMix> mix;
+        const Plane& plane = p.planes[k];
+        const int through = plane.thickness > 5.5 ? 5 : 3;
+        SampleTissues(anatomy, plane, p.kind == PhantomSeries::Localizer ? 1 : sub, through, mix);
+        PlaneTexture texture;
+        SampleTexture(anatomy, plane, texture);
+        for (SeriesPlan* m : members[task.plan]) {
+          const std::uint64_t noiseSeed =
+              HashCombine(HashCombine(seed, 0x0153 + m->seriesNumber), k);
+          SimulateSlice(plane, mix, texture, m->sequence, coil, isocentre, noiseSeed,
+                        m->slices[k]);
+        }
+        if (--slicesLeft[task.plan] == 0) {
+          std::lock_guard<std::mutex> lock(writeMutex);
+          for (SeriesPlan* m : members[task.plan]) {
+            const std::size_t mi = static_cast<std::size_t>(m - plans.data());
+            WriteSeries(c, *m, outDir, folders[mi], scalings[mi]);
+            m->slices.clear();
+            m->slices.shrink_to_fit();
+          }
+        }
+        break;
+      }
+      case Task::kLabels: {
+        std::vector<std::uint16_t> slice;
+        SampleLabels(anatomy, fluid.planes[task.index], labelBoxes, slice);
+        std::copy(slice.begin(), slice.end(), labelBuffer + task.index * labelSliceSize);
+        break;
+      }
+      case Task::kTip:
+        measured[task.plan].tip = anatomy.FindTuberosityTip(static_cast<int>(task.plan));
+        break;
+      case Task::kSection: {
+        const int side = static_cast<int>(task.plan);
+        measured[side].sections[task.index] = MeasureTendonSection(
+            anatomy, side, FootprintLps(anatomy, side).z - static_cast<double>(task.index));
+        break;
+      }
+    }
+  });
+
+  timer.Lap("render");  // with the label map, the numerical truth and the DICOM files
+
+  // Truth of the series (their DICOM files are written).
   PhantomStudyTruth truth;
   truth.seed = seed;
   truth.studyInstanceUid = c.studyUid;
   truth.frameOfReferenceUid = c.frameUid;
   truth.patientId = c.patientId;
-  Rng folderRng(HashCombine(seed, 0xF01D));
   nlohmann::json seriesJson = nlohmann::json::array();
-  for (SeriesPlan& p : plans) {
+  for (std::size_t pi = 0; pi < plans.size(); ++pi) {
+    const SeriesPlan& p = plans[pi];
     PhantomSeriesTruth st;
     st.kind = p.kind;
     st.seriesInstanceUid = p.uid;
     st.seriesDescription = p.description;
     st.seriesNumber = p.seriesNumber;
     st.written = p.written;
-    st.folder = SeriesFolder(c, p, folderRng);
+    st.folder = folders[pi];
     nlohmann::json sj = {{"kind", ToString(p.kind)},          {"role", RoleName(p.kind)},
                          {"seriesInstanceUid", p.uid},        {"seriesNumber", p.seriesNumber},
                          {"description", p.description},      {"written", p.written},
@@ -796,18 +941,17 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
                         {"sliceThicknessMm", st.sliceThicknessMm},
                         {"spacingBetweenSlicesMm", p.spacingBetween}};
     }
-    if (p.written) WriteSeries(c, p, outDir, st.folder, folderRng);
-    p.slices.clear();
     truth.series.push_back(st);
     seriesJson.push_back(sj);
   }
-  truth.right = SideTruth(anatomy, 0);
-  truth.left = SideTruth(anatomy, 1);
+  truth.right = SideTruth(anatomy, 0, measured[0]);
+  truth.left = SideTruth(anatomy, 1, measured[1]);
 
   const fs::path truthDir = outDir / "truth";
   fs::create_directories(truthDir);
   truth.labelMap = fs::absolute(truthDir / "labels.nii.gz");
   WriteNifti(labels.GetPointer(), truth.labelMap);
+  timer.Lap("labels");  // the label map file
   nlohmann::json j;
   j["generator"] = {{"name", "ischia phantom"}, {"version", 1}};
   j["seed"] = seed;
