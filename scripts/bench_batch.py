@@ -8,8 +8,8 @@ the batch machinery against the same studies run one by one with `ischia run`.
 
 Every run uses 1 thread per study, so the 1-worker batch and the single runs do the same work and
 their difference is the batch machinery (discovery, process start, bookkeeping, database).
-If `ischia run --help` lists a flag that skips renders/reports (--no-report, --no-render,
---skip-report), it is passed to every run. Prints a Markdown table for docs/batch.md.
+Runs skip the pictures and the PDF (--no-render --no-pdf, when `ischia run --help` lists them):
+the figures are for the analysis and the batch machinery. Prints a Markdown table for docs/batch.md.
 """
 import argparse
 import os
@@ -65,8 +65,7 @@ def main():
     data = work / "data"
 
     help_text = subprocess.run([ischia, "run", "--help"], capture_output=True, text=True).stdout
-    skip = [f for f in ("--no-report", "--no-render", "--no-renders", "--skip-report") if f in help_text]
-    run_extra = skip[:1]
+    run_extra = [f for f in ("--no-render", "--no-pdf") if f in help_text]
     batch_extra = [f"--run-arg={f}" for f in run_extra]
 
     if not data.exists():

@@ -17,6 +17,8 @@ def main():
     ap.add_argument("--ischia", default=os.path.join(os.path.dirname(__file__), "..", "build", "ischia"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--with-pictures", action="store_true",
+                    help="also time the render and report stages (default: the analysis only)")
     args = ap.parse_args()
     study = os.path.join(args.work, f"study-{args.seed}")
     if not os.path.exists(os.path.join(study, "truth", "truth.json")):
@@ -30,7 +32,8 @@ def main():
     for i in range(args.repeat):
         out = os.path.join(args.work, f"out-{i}")
         t0 = time.time()
-        code = subprocess.run([args.ischia, "run", study, "--out", out, "--threads", str(args.threads)],
+        extra = [] if args.with_pictures else ["--no-render", "--no-pdf"]
+        code = subprocess.run([args.ischia, "run", study, "--out", out, "--threads", str(args.threads)] + extra,
                               stdout=subprocess.DEVNULL).returncode
         walls.append(time.time() - t0)
         if code != 0:

@@ -81,7 +81,7 @@ def main():
             continue
         t0 = time.time()
         code, text = run([args.ischia, "run", study, "--out", out, "--threads", str(args.threads),
-                           "--no-render"])
+                           "--no-render", "--no-pdf"])
         seconds = time.time() - t0
         truth = json.load(open(os.path.join(study, "truth", "truth.json")))
         if code != 0 or not os.path.exists(os.path.join(out, "result.json")):
@@ -90,7 +90,7 @@ def main():
         result = json.load(open(os.path.join(out, "result.json")))
         if args.check_threads:
             out1 = out + "-t1"
-            run([args.ischia, "run", study, "--out", out1, "--threads", "1", "--no-render"])
+            run([args.ischia, "run", study, "--out", out1, "--threads", "1", "--no-render", "--no-pdf"])
             r1 = json.load(open(os.path.join(out1, "result.json")))
             if r1["sides"] != result["sides"]:
                 thread_mismatch.append(seed)
