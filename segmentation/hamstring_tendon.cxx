@@ -175,12 +175,7 @@ void RefineSectionEdges(Mask& tendon, const Grid& g, const float* image, const s
     ErodeSlice(m, core.data(), g, px);
     std::size_t coreCount = 0;
     for (std::size_t q = 0; q < ss; ++q) coreCount += core[q];
-    const Mask& levelMask = coreCount >= 5 ? core : Mask(m, m + ss);
-    std::vector<float> vals;
-    for (std::size_t q = 0; q < ss; ++q)
-      if (levelMask[q]) vals.push_back(image[off + q]);
-    std::nth_element(vals.begin(), vals.begin() + vals.size() / 2, vals.end());
-    const double lt = vals[vals.size() / 2];
+    const double lt = Percentile(image + off, coreCount >= 5 ? core.data() : m, ss, 0.5);
     DilateSlice(m, d1.data(), g, px);
     DilateSlice(m, d3.data(), g, ringOuter);
     // The tissue around the section: outside it by 2-3 pixels, not bone, not as dark as tendon.

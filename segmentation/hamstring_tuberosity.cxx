@@ -386,7 +386,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     return 1.0 * std::min(t.posterior, 60.0 * scale) + 10.0 * std::log(t.support) +
            2.0 * std::min(t.length, 8);
   };
-  std::array<const Start*, 2> chosen{nullptr, nullptr};
+  std::array<const TipCand*, 2> chosen{nullptr, nullptr};
   if (!tips[0].empty() && !tips[1].empty()) {
     double bestCost = -1e18;
     for (const TipCand& a : tips[0])
@@ -400,29 +400,24 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
                                       std::fabs(b.st.x - r.midlineXmm));
         const double v = score(a) + score(b) -
                          params.tipAsymmetryWeight * std::min(asym, 40.0 * scale);
-        if (v > bestCost + 1e-9) bestCost = v, chosen = {&a.st, &b.st};
+        if (v > bestCost + 1e-9) bestCost = v, chosen = {&a, &b};
       }
   } else {
     for (int side = 0; side < 2; ++side) {
       double bestV = -1e18;
       for (const TipCand& t : tips[side])
-        if (score(t) > bestV + 1e-9) bestV = score(t), chosen[side] = &t.st;
+        if (score(t) > bestV + 1e-9) bestV = score(t), chosen[side] = &t;
     }
   }
   // Tips far apart in height are not a pair (pelvic obliquity in a scanner is a few degrees,
   // a few mm over the inter-tuberosity distance): the less supported side is not reported.
   std::array<std::string, 2> rejected;
   if (chosen[0] && chosen[1] &&
-      std::fabs(chosen[0]->z - chosen[1]->z) > params.maxTipHeightDifferenceMm * scale) {
-    double s0 = 0, s1 = 0;
-    for (const TipCand& t : tips[0])
-      if (&t.st == chosen[0]) s0 = score(t);
-    for (const TipCand& t : tips[1])
-      if (&t.st == chosen[1]) s1 = score(t);
-    const int drop = s0 < s1 ? 0 : 1;
+      std::fabs(chosen[0]->st.z - chosen[1]->st.z) > params.maxTipHeightDifferenceMm * scale) {
+    const int drop = score(*chosen[0]) < score(*chosen[1]) ? 0 : 1;
     std::ostringstream why;
     why << "the best ischium-like bone end on this side lies "
-        << static_cast<int>(std::lround(std::fabs(chosen[0]->z - chosen[1]->z)))
+        << static_cast<int>(std::lround(std::fabs(chosen[0]->st.z - chosen[1]->st.z)))
         << " mm from the other side's tip in height (more than "
         << std::lround(params.maxTipHeightDifferenceMm * scale) << " mm): not a tuberosity; the tuberosity is not recognisable on this side";
     rejected[drop] = why.str();
@@ -432,7 +427,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   const auto cortexDisk = DiskOffsets(g, params.cortexThicknessMm + std::max(g.sx, g.sy));
   for (int side = 0; side < 2; ++side) {  // 0 right (-x), 1 left (+x)
     TuberosityFinding& out = side ? r.left : r.right;
-    const Start* best = chosen[side];
+    const Start* best = chosen[side] ? &chosen[side]->st : nullptr;
     if (!best && !rejected[side].empty()) {
       out.reason = rejected[side];
       continue;
