@@ -1,11 +1,10 @@
 // The inspect command end to end: exit codes, JSON, messages naming the path.
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <sys/wait.h>
+
+#include "command_capture.h"
 
 namespace {
 
@@ -15,13 +14,8 @@ struct CliRun {
 };
 
 CliRun RunCli(const std::string& args) {
-  const std::string cmd = std::string(ISCHIA_CLI) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  const auto r = ischia::test::RunCommand(std::string(ISCHIA_CLI) + " " + args + " 2>&1");
+  return {r.exitCode, r.output};
 }
 
 }  // namespace

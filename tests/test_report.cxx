@@ -14,19 +14,20 @@
 #include <vtkXMLPolyDataWriter.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <algorithm>
-#include <cctype>
 #include <regex>
 #include <sstream>
 #include <string>
 
+#include "command_capture.h"
 #include "report.h"
 #include "run_config.h"
 
@@ -283,16 +284,7 @@ int ExpectSameNumbers(const std::string& html, const json& result) {
 
 bool CiRun() { return std::getenv("CI") && *std::getenv("CI"); }
 
-std::string RunCapture(const std::string& cmd) {
-  std::string out;
-  if (FILE* p = ::popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    ::pclose(p);
-  }
-  return out;
-}
+std::string RunCapture(const std::string& cmd) { return ischia::test::RunCommand(cmd).output; }
 
 // A result with every output the renderer lists, some of them missing on disk.
 json ResultWithOutputs(const fs::path& out) {
