@@ -92,6 +92,31 @@ double SliceThickness(const std::uint8_t* m, const Grid& g, double* area = nullp
   return b1 - b0 + std::fabs(uy) * g.sx + std::fabs(ux) * g.sy;
 }
 
+// A tendon section is one piece, or adjacent pieces (conjoint tendon and semimembranosus, the
+// two sides of a cleft). A part of the same 3-D component lying further than `gapMm` from a
+// slice's largest part (cortex of a bone the tuberosity stage did not label, joined through
+// another slice) is not this section of the tendon.
+void DropDetachedParts(Mask& tendon, const Grid& g, double gapMm) {
+  const std::size_t ss = g.SliceSize();
+  const auto gapDisk = DiskOffsets(g, gapMm);
+  ForEachSlice(g.nz, [&](int k) {
+    std::uint8_t* m = tendon.data() + static_cast<std::size_t>(k) * ss;
+    std::vector<int> lab;
+    const int nc = LabelSlice(m, g.nx, g.ny, lab);
+    if (nc < 2) return;
+    std::vector<std::size_t> cnt(nc + 1, 0);
+    for (std::size_t q = 0; q < ss; ++q) cnt[lab[q]] += lab[q] ? 1 : 0;
+    const int big = static_cast<int>(std::max_element(cnt.begin() + 1, cnt.end()) - cnt.begin());
+    Mask main(ss), near(ss);
+    for (std::size_t q = 0; q < ss; ++q) main[q] = lab[q] == big;
+    DilateSlice(main.data(), near.data(), g, gapDisk);
+    std::vector<char> keep(nc + 1, 0);
+    for (std::size_t q = 0; q < ss; ++q)
+      if (lab[q] && near[q]) keep[lab[q]] = 1;
+    for (std::size_t q = 0; q < ss; ++q) m[q] = lab[q] && keep[lab[q]];
+  });
+}
+
 // Per-section plausibility: a tendon section is a compact crescent or oval whose thickness
 // changes slowly along the course. A section much thicker than the median of its neighbours
 // (an unlabelled cortex ring, a muscle septum or another dark structure joined to it) is cut
@@ -376,6 +401,7 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
   }
   out.tendon.assign(n, 0);
   for (std::size_t s = 0; s < n; ++s) out.tendon[s] = lab[s] == best;
+  DropDetachedParts(out.tendon, g, 6.0);
   CutLeakedSections(out.tendon, g);
   // T1 has contrast against both muscle and fat; the fluid-sensitive image only against muscle.
   RefineSectionEdges(out.tendon, g, T ? T : F, sc.bone, B);

@@ -22,6 +22,42 @@ MaskImage::Pointer MakeMask(const FloatImage& like, const Mask& m) {
   return out;
 }
 
+// Per component l of a slice labelling (1..n) for which use(l) holds: the number of its
+// boundary pixels, and of those how many see within `ring` a pixel t outside the component
+// with bit 0 (hits0) or bit 1 (hits1) of flags(t) set.
+template <class Use, class Flags>
+void RimCounts(const std::vector<int>& lab, int n, const Grid& g,
+               const std::vector<std::array<int, 2>>& ring, Use use, Flags flags,
+               std::vector<double>& edge, std::vector<double>& hits0,
+               std::vector<double>& hits1) {
+  edge.assign(n + 1, 0), hits0.assign(n + 1, 0), hits1.assign(n + 1, 0);
+  std::vector<char> used(n + 1, 0);
+  for (int l = 1; l <= n; ++l) used[l] = use(l);
+  for (int j = 0; j < g.ny; ++j) {
+    for (int i = 0; i < g.nx; ++i) {
+      const int l = lab[static_cast<std::size_t>(j) * g.nx + i];
+      if (!l || !used[l]) continue;
+      bool boundary = false;
+      for (int d = 0; d < 4 && !boundary; ++d) {
+        const int a = i + (d == 0) - (d == 1), b = j + (d == 2) - (d == 3);
+        boundary = a < 0 || b < 0 || a >= g.nx || b >= g.ny ||
+                   lab[static_cast<std::size_t>(b) * g.nx + a] != l;
+      }
+      if (!boundary) continue;
+      edge[l] += 1;
+      unsigned seen = 0;
+      for (const auto& o : ring) {
+        const int a = i + o[0], b = j + o[1];
+        if (a < 0 || b < 0 || a >= g.nx || b >= g.ny) continue;
+        const std::size_t t = static_cast<std::size_t>(b) * g.nx + a;
+        if (lab[t] != l) seen |= flags(t);
+        if (seen == 3) break;
+      }
+      hits0[l] += seen & 1, hits1[l] += (seen >> 1) & 1;
+    }
+  }
+}
+
 }  // namespace
 
 TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
@@ -92,6 +128,11 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   Mask marrow(n, 0);
   const auto ring = DiskOffsets(g, params.cortexThicknessMm + std::max(g.sx, g.sy));
   const double pixelArea = g.sx * g.sy;
+  // Every marrow-bright region per slice, ringed by cortex or not: towards the tip the slice
+  // cuts the curved cortex obliquely and partial volume turns the ring grey, so there the
+  // bone is followed from the section above instead (see BrightTowardsTip).
+  std::vector<std::vector<int>> blab(g.nz);
+  std::vector<int> nbright(g.nz, 0);
   ForEachSlice(g.nz, [&](int k) {
     const std::size_t off = static_cast<std::size_t>(k) * ss;
     Mask cand(ss);
@@ -99,45 +140,31 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       cand[s] = bodyT1[off + s] &&
                 (T[off + s] > marrowThr || (F[off + s] > oedemaThr && T[off + s] > cortexT1));
     }
-    std::vector<int> lab;
+    std::vector<int>& lab = blab[k];
     const int nc = LabelSlice(cand.data(), g.nx, g.ny, lab);
+    nbright[k] = nc;
     if (nc == 0) return;
     std::vector<std::vector<int>> pix(nc + 1);
     for (std::size_t s = 0; s < ss; ++s) {
       if (lab[s]) pix[lab[s]].push_back(static_cast<int>(s));
     }
-    std::vector<int> stamp(ss, 0);
-    for (int c = 1; c <= nc; ++c) {
+    // Every boundary pixel of marrow sees cortex (darker than muscle on T1) just outside, and
+    // the body (subcutaneous fat borders air).
+    auto sizeOk = [&](int c) {
       const double area = pix[c].size() * pixelArea;
-      if (area < 12.0 * scale * scale || area > 6000.0 * scale * scale) continue;
-      // Every boundary pixel of marrow sees cortex (darker than muscle on T1) just outside.
-      std::size_t edge = 0, edgeDark = 0, edgeOut = 0;
-      for (int p : pix[c]) {
-        const int i = p % g.nx, j = p / g.nx;
-        bool boundary = false;
-        for (int d = 0; d < 4 && !boundary; ++d) {
-          const int a = i + (d == 0) - (d == 1), b = j + (d == 2) - (d == 3);
-          boundary = a < 0 || b < 0 || a >= g.nx || b >= g.ny ||
-                     lab[static_cast<std::size_t>(b) * g.nx + a] != c;
-        }
-        if (!boundary) continue;
-        ++edge;
-        bool dark = false, outside = false;
-        for (const auto& o : ring) {
-          const int a = i + o[0], b = j + o[1];
-          if (a < 0 || b < 0 || a >= g.nx || b >= g.ny) continue;
-          const std::size_t t = static_cast<std::size_t>(b) * g.nx + a;
-          if (lab[t] == c) continue;
-          if (!bodyT1[off + t]) {
-            outside = true;
-            continue;
-          }
-          dark |= T[off + t] < cortexT1;
-        }
-        edgeDark += dark;
-        edgeOut += outside;
-      }
-      if (edge == 0 || edgeOut > 0.05 * edge || edgeDark < 0.6 * edge) continue;
+      return area >= 12.0 * scale * scale && area <= 6000.0 * scale * scale;
+    };
+    std::vector<double> edge, edgeDark, edgeOut;
+    RimCounts(lab, nc, g, ring, sizeOk,
+              [&](std::size_t t) {
+                if (!bodyT1[off + t]) return 2u;
+                return T[off + t] < cortexT1 ? 1u : 0u;
+              },
+              edge, edgeDark, edgeOut);
+    for (int c = 1; c <= nc; ++c) {
+      if (!sizeOk(c) || edge[c] == 0 || edgeOut[c] > 0.05 * edge[c] ||
+          edgeDark[c] < 0.6 * edge[c])
+        continue;
       for (int p : pix[c]) marrow[off + p] = 1;
     }
   });
@@ -158,8 +185,83 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     DilateSlice(marrow.data() + static_cast<std::size_t>(k) * ss,
                 near.data() + static_cast<std::size_t>(k) * ss, g, link);
   });
+  // The marrow of the slice below (kb) that continues the bone section `cur` towards its tip.
+  // There the slice cuts the curved cortex obliquely: the cortex turns grey and the marrow may
+  // touch fat outside it. So the bright pixels within the section's footprint are taken where
+  // a grey or dark rim (not fat) surrounds most of their boundary.
+  auto BrightTowardsTip = [&](int kb, const Mask& cur) {
+    Mask out(ss, 0), in(ss);
+    const std::size_t off = static_cast<std::size_t>(kb) * ss;
+    const std::vector<int>& lab = blab[kb];
+    for (std::size_t q = 0; q < ss; ++q) in[q] = lab[q] && cur[q];
+    std::vector<int> rl, cl;
+    const int nr = LabelSlice(in.data(), g.nx, g.ny, rl);
+    std::vector<double> edge, rim, unused;
+    RimCounts(rl, nr, g, ring, [](int) { return true; },
+              [&](std::size_t t) { return bodyT1[off + t] && !lab[t] ? 1u : 0u; }, edge, rim,
+              unused);
+    // Not a speck: at least the marrow minimum and a fifth of the section above it (of the
+    // part of `cur` it lies under, when `cur` holds several).
+    const int ncl = LabelSlice(cur.data(), g.nx, g.ny, cl);
+    std::vector<double> cnt(nr + 1, 0), curCnt(ncl + 1, 0), above(nr + 1, 0);
+    std::vector<std::map<int, double>> share(nr + 1);
+    for (std::size_t q = 0; q < ss; ++q) {
+      if (rl[q]) cnt[rl[q]] += 1;
+      if (cl[q]) curCnt[cl[q]] += 1;
+      if (rl[q] && cl[q]) share[rl[q]][cl[q]] += 1;
+    }
+    for (int l = 1; l <= nr; ++l) {
+      double most = 0;
+      for (const auto& [c, v] : share[l])
+        if (v > most) most = v, above[l] = curCnt[c];
+    }
+    for (std::size_t q = 0; q < ss; ++q) {
+      const int l = rl[q];
+      if (l && cnt[l] * pixelArea >= 12.0 * scale * scale && cnt[l] >= 0.2 * above[l] &&
+          rim[l] >= 0.6 * edge[l])
+        out[q] = 1;
+    }
+    return out;
+  };
+  // Going up from a section found that way: the bright regions of slice k that cover most of
+  // the section below and do not balloon.
+  auto BrightUpwards = [&](int k, const Mask& below) {
+    Mask out(ss, 0);
+    const std::vector<int>& lab = blab[k];
+    std::vector<double> cnt(nbright[k] + 1, 0), over(nbright[k] + 1, 0);
+    double belowCnt = 0;
+    for (std::size_t q = 0; q < ss; ++q) {
+      belowCnt += below[q];
+      if (!lab[q]) continue;
+      cnt[lab[q]] += 1;
+      over[lab[q]] += below[q];
+    }
+    for (std::size_t q = 0; q < ss; ++q) {
+      const int l = lab[q];
+      if (l && cnt[l] * pixelArea >= 4.0 && over[l] >= 0.5 * std::min(cnt[l], belowCnt) &&
+          cnt[l] * pixelArea <= 2.5 * belowCnt * pixelArea + 100.0 * scale * scale)
+        out[q] = 1;
+    }
+    return out;
+  };
+  // The component of `m` that overlaps `ref` most (ties: the larger).
+  auto BestOverlap = [&](const Mask& m, const Mask& ref) {
+    std::vector<int> lab;
+    const int nl = LabelSlice(m.data(), g.nx, g.ny, lab);
+    std::vector<double> ov(nl + 1, 0);
+    for (std::size_t q = 0; q < ss; ++q)
+      if (lab[q]) ov[lab[q]] += ref[q] ? 1.0 : 1e-3;
+    int best = 0;
+    for (int l = 1; l <= nl; ++l)
+      if (!best || ov[l] > ov[best]) best = l;
+    Mask out(ss, 0);
+    for (std::size_t q = 0; q < ss; ++q) out[q] = best && lab[q] == best;
+    return out;
+  };
   struct Start {
-    int k = -1, label = 0;
+    int k = -1;
+    std::size_t key = 0;  // first pixel of the section (identifies it on slice k)
+    Mask sec;             // the lowest section followed
     double x = 0, y = 0, z = 0, area = 0;
   };
   // Mid-ischium sections: large fatty-marrow sections ringed by cortex (the marrow test above),
@@ -225,30 +327,11 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       }
       std::vector<int> hl;
       const int nh = LabelSlice(cand.data(), g.nx, g.ny, hl);
-      std::vector<double> cnt(nh + 1, 0), edge(nh + 1, 0), edgeDark(nh + 1, 0);
-      for (std::size_t q = 0; q < ss; ++q) {
-        const int h = hl[q];
-        if (!h) continue;
-        cnt[h] += 1;
-        const int i = static_cast<int>(q % g.nx), j = static_cast<int>(q / g.nx);
-        bool boundary = false;
-        for (int d = 0; d < 4 && !boundary; ++d) {
-          const int a = i + (d == 0) - (d == 1), b = j + (d == 2) - (d == 3);
-          boundary = a < 0 || b < 0 || a >= g.nx || b >= g.ny ||
-                     hl[static_cast<std::size_t>(b) * g.nx + a] != h;
-        }
-        if (!boundary) continue;
-        edge[h] += 1;
-        bool dk = false;
-        for (const auto& o : ring) {
-          const int a = i + o[0], b = j + o[1];
-          if (a < 0 || b < 0 || a >= g.nx || b >= g.ny) continue;
-          const std::size_t t = static_cast<std::size_t>(b) * g.nx + a;
-          if (hl[t] == h) continue;
-          dk |= bodyT1[offB + t] && T[offB + t] < cortexT1;
-        }
-        edgeDark[h] += dk;
-      }
+      std::vector<double> cnt(nh + 1, 0), edge, edgeDark, unused;
+      for (std::size_t q = 0; q < ss; ++q) cnt[hl[q]] += hl[q] ? 1 : 0;
+      RimCounts(hl, nh, g, ring, [](int) { return true; },
+                [&](std::size_t t) { return bodyT1[offB + t] && T[offB + t] < cortexT1 ? 1u : 0u; },
+                edge, edgeDark, unused);
       Mask sec(ss, 0);
       double got = 0;
       for (std::size_t q = 0; q < ss; ++q) {
@@ -266,8 +349,9 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   };
   struct Chain {
     int k0 = -1, c0 = 0;         // the mid-ischium section
-    int kLow = -1, cLow = 0;     // its lowest extent
-    double topArea = 0, lowY = 0, lowX = 0, lowZ = 0, posterior = 0;
+    int kLow = -1;               // its lowest extent
+    Mask lowSec;
+    double topArea = 0, lowY = 0, lowX = 0, lowZ = 0, lowArea = 0, posterior = 0;
     int length = 0;
   };
   std::vector<Chain> chains;
@@ -284,12 +368,14 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       ch.k0 = k, ch.c0 = c, ch.topArea = s.area;
       Mask cur(ss), dil(ss), nxt(ss);
       for (std::size_t q = 0; q < ss; ++q) cur[q] = slab[k][q] == c;
-      int kc = k, cc = c;
+      Mask prevCur = cur;
+      int kc = k, relaxedSteps = 0;
       bool exits = false;
       const bool sideLeft = s.x > r.midlineXmm;
       for (;;) {
         DilateSlice(cur.data(), dil.data(), g, link);
         int kn = -1;
+        bool relaxedNext = false;
         for (int step = 1; step <= 2 && kn < 0; ++step) {
           const int kb = g.Inferior(kc, step);
           if (!inFov(kb, cur)) {
@@ -319,33 +405,48 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
               continue;
             keep[l] = 1, any = true;
           }
-          if (!any) continue;
-          // The section the bone continues in: most overlap with the sections above (a fat
-          // pocket between tendon and cortex can look like a small marrow fragment).
-          std::vector<double> ov(nlab[kb] + 1, 0);
-          for (std::size_t q = 0; q < ss; ++q)
-            if (slab[kb][q] && keep[slab[kb][q]]) ov[slab[kb][q]] += cur[q] ? 1.0 : 1e-3;
-          double bestOv = -1;
-          for (int l = 1; l <= nlab[kb]; ++l)
-            if (keep[l] && ov[l] > bestOv) bestOv = ov[l], cc = l;
           for (std::size_t q = 0; q < ss; ++q) nxt[q] = slab[kb][q] && keep[slab[kb][q]];
+          if (step == 1 && relaxedSteps < 2) {
+            // Marrow whose cortex partial volume has turned grey, under the section (over at
+            // most two slices: the oblique cut through the tip).
+            const Mask extra = BrightTowardsTip(kb, cur);
+            const bool fromSlab = any;
+            for (std::size_t q = 0; q < ss; ++q) {
+              any |= extra[q] && !nxt[q];
+              nxt[q] |= extra[q];
+            }
+            relaxedNext = any && !fromSlab;
+          }
+          if (!any) continue;
           kn = kb;
         }
         if (exits || kn < 0) break;
+        relaxedSteps = relaxedNext ? relaxedSteps + 1 : 0;
+        prevCur.swap(cur);
         cur.swap(nxt);
         kc = kn;
         ++ch.length;
       }
       if (exits) continue;
-      ch.kLow = kc, ch.cLow = cc;
-      const Sec& lo = secs[kc][cc];
-      ch.lowX = lo.x, ch.lowY = lo.y, ch.lowZ = lo.z;
-      ch.posterior = lo.y - bodyY[kc];
+      // The section the bone ends in: most overlap with the sections above (a fat pocket
+      // between tendon and cortex can look like a small marrow fragment).
+      ch.kLow = kc;
+      ch.lowSec = kc == k ? cur : BestOverlap(cur, prevCur);
       {
-        Mask low(ss);
-        for (std::size_t q = 0; q < ss; ++q) low[q] = slab[kc][q] == cc;
-        const auto ext = greyExtension(kc, low);
-        if (!ext.empty()) ch.lowZ = g.Point(0, 0, ext.back().first)[2] - g.Point(0, 0, kc)[2] + lo.z;
+        double cnt = 0;
+        for (std::size_t q = 0; q < ss; ++q) {
+          if (!ch.lowSec[q]) continue;
+          const auto p = g.Point(static_cast<int>(q % g.nx), static_cast<int>(q / g.nx), kc);
+          ch.lowX += p[0], ch.lowY += p[1], ch.lowZ += p[2], cnt += 1;
+        }
+        ch.lowX /= cnt, ch.lowY /= cnt, ch.lowZ /= cnt;
+        ch.lowArea = cnt * pixelArea;
+      }
+      ch.posterior = ch.lowY - bodyY[kc];
+      {
+        const double z0 = ch.lowZ;
+        const auto ext = greyExtension(kc, ch.lowSec);
+        if (!ext.empty()) ch.lowZ = g.Point(0, 0, ext.back().first)[2] - g.Point(0, 0, kc)[2] + z0;
       }
       chains.push_back(ch);
     }
@@ -366,15 +467,16 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     if ((ch.lowX > r.midlineXmm) != (secs[ch.k0][ch.c0].x > r.midlineXmm)) continue;
     // The tuberosity is posterior; a bone ending anteriorly (pubis, symphysis) is not it.
     if (ch.posterior < -15.0 * scale) continue;
+    const std::size_t key = static_cast<std::size_t>(
+        std::find(ch.lowSec.begin(), ch.lowSec.end(), 1) - ch.lowSec.begin());
     TipCand* t = nullptr;
     for (auto& e : tips[side])
-      if (e.st.k == ch.kLow && e.st.label == ch.cLow) t = &e;
+      if (e.st.k == ch.kLow && e.st.key == key) t = &e;
     if (!t) {
       tips[side].push_back({});
       t = &tips[side].back();
-      const Sec& lo = secs[ch.kLow][ch.cLow];
-      t->st.k = ch.kLow, t->st.label = ch.cLow;
-      t->st.x = lo.x, t->st.y = lo.y, t->st.z = ch.lowZ, t->st.area = lo.area;
+      t->st.k = ch.kLow, t->st.key = key, t->st.sec = ch.lowSec;
+      t->st.x = ch.lowX, t->st.y = ch.lowY, t->st.z = ch.lowZ, t->st.area = ch.lowArea;
       t->posterior = ch.posterior;
     }
     t->support = std::max(t->support, ch.topArea);
@@ -457,7 +559,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
         if (sl[q] && !before[q] && F[off + q] > fluidThr) sl[q] = 0;
       return sl;
     };
-    for (std::size_t q = 0; q < ss; ++q) prev[q] = slab[best->k][q] == best->label;
+    prev = best->sec;
     std::vector<double> areas, zs;
     std::array<double, 3> low{};
     for (int step = 0;; ++step) {
@@ -476,6 +578,10 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
         for (std::size_t q = 0; q < ss; ++q) {
           cur[q] = slab[k][q] && keep[slab[k][q]];
           any |= cur[q] != 0;
+        }
+        if (!any) {
+          cur = BrightUpwards(k, prev);
+          any = std::find(cur.begin(), cur.end(), 1) != cur.end();
         }
         if (!any) {
           // A gap (oedema, partial volume): keep the previous section's footprint once.
@@ -504,8 +610,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     // follow bone-like pixels (cortex-dark or oedema-bright) inside the
     // section above, while they fill a real part of it.
     int kLowest = best->k;
-    Mask lowestSec(ss);
-    for (std::size_t q = 0; q < ss; ++q) lowestSec[q] = slab[best->k][q] == best->label;
+    Mask lowestSec = best->sec;
     for (auto& e : greyExtension(best->k, lowestSec)) {
       const int kb = e.first;
       const std::size_t off = static_cast<std::size_t>(kb) * ss;
