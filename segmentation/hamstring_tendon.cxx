@@ -325,6 +325,7 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
   struct Comp {
     std::size_t voxels = 0, contact = 0;
     double sumPost = 0, zTop = -1e9, zBottom = 1e9;
+    int kTop = -1;
     std::vector<int> slices;
   };
   std::vector<Comp> comps(nc + 1);
@@ -349,7 +350,7 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
       m.n += 1, m.x += x, m.y += y, m.xx += x * x, m.yy += y * y, m.xy += x * y;
     }
     cc.sumPost += (p[1] - sc.tip[1] + sc.sign * (p[0] - sc.tip[0])) / std::sqrt(2.0);
-    cc.zTop = std::max(cc.zTop, p[2]);
+    if (p[2] > cc.zTop) cc.zTop = p[2], cc.kTop = k;
     cc.zBottom = std::min(cc.zBottom, p[2]);
     bool touches = false;
     for (const auto& o : disk2) {
@@ -362,6 +363,7 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
     cc.contact += touches;
   }
   const double voxelVolume = pixelArea * g.sz;
+  const auto capDisk = DiskOffsets(g, 5.0);
   int best = 0;
   double bestScore = -1e9;
   for (int c = 1; c <= nc; ++c) {
@@ -371,8 +373,26 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
     // The hamstring origin is posterolateral to the tip; the adductor magnus tendon lies
     // anteromedial, the sciatic nerve lateral (and not dark).
     if (meanPost < 0) continue;
+    // The stump of a complete tear: fluid fills the gap just above its top
+    // section. A long retraction leaves a short stump: two slices are enough then.
+    double capMm3 = 0;
+    {
+      const std::size_t off = static_cast<std::size_t>(cc.kTop) * ss;
+      Mask top(ss), foot(ss);
+      for (std::size_t q = 0; q < ss; ++q) top[q] = lab[off + q] == c;
+      DilateSlice(top.data(), foot.data(), g, capDisk);
+      for (int step = 1; step <= 2; ++step) {
+        const int ka = cc.kTop + g.SuperiorStep() * step;
+        if (ka < 0 || ka >= g.nz) break;
+        const std::size_t offA = static_cast<std::size_t>(ka) * ss;
+        for (std::size_t q = 0; q < ss; ++q)
+          capMm3 += foot[q] && roi[offA + q] && !sc.bone[offA + q] && F[offA + q] > lv.tearThr;
+      }
+      capMm3 *= voxelVolume;
+    }
+    const bool capped = capMm3 >= 100.0 * scale * scale;
     const double span = cc.zTop - cc.zBottom;
-    if (span < 2.5 * g.sz) continue;
+    if (span < (capped ? 1.5 : 2.5) * g.sz) continue;
     if (cc.zTop < sc.tip[2] - params.tendonLengthMm) continue;
     // The proximal hamstring tendon is flat (an oval or crescent several times wider than
     // thick); a vessel or a nerve is round. Median over the sections of long / short axis.
@@ -391,8 +411,9 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
       std::nth_element(aspects.begin(), aspects.begin() + aspects.size() / 2, aspects.end());
       aspect = aspects[aspects.size() / 2];
     }
-    const double score = span + (cc.contact * pixelArea > 15 ? 25 : 0) + 0.5 * meanPost +
-                         0.002 * cc.voxels * voxelVolume - (aspect < 1.6 ? 30 : 0);
+    const double score = span + (cc.contact * pixelArea > 15 || capped ? 25 : 0) +
+                         1.0 * meanPost + 0.002 * cc.voxels * voxelVolume -
+                         (aspect < 1.6 ? 30 : 0);
     if (score > bestScore) bestScore = score, best = c;
   }
   if (!best) {
@@ -585,22 +606,40 @@ HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
     Mask envelope = ts.tendon;
     const auto closeDisk = DiskOffsets(g, 3.0);
     const auto nearDisk = DiskOffsets(g, 1.5);
-    if (ts.attached) {
-      // Partial tear: fluid inside the tendon's closed outline or hugging it.
+    auto findPartialTear = [&] {
+      // Partial tear: fluid inside the tendon's closed outline, or hugging part of its
+      // surface (a cleft open to the surface). Fluid around most of the outline is a
+      // peritendinous fluid ring, not a tear: then only the enclosed fluid counts.
       ForEachSlice(g.nz, [&](int k) {
         const std::size_t off = static_cast<std::size_t>(k) * ss;
+        const std::uint8_t* t = ts.tendon.data() + off;
         bool any = false;
-        for (std::size_t q = 0; q < ss && !any; ++q) any = ts.tendon[off + q] != 0;
+        for (std::size_t q = 0; q < ss && !any; ++q) any = t[q] != 0;
         if (!any) return;
-        Mask d(ss), c(ss), nearT(ss);
-        DilateSlice(ts.tendon.data() + off, d.data(), g, closeDisk);
+        Mask d(ss), c(ss), nearT(ss), fluid(ss), nearF(ss), nearB(ss);
+        DilateSlice(t, d.data(), g, closeDisk);
         ErodeSlice(d.data(), c.data(), g, closeDisk);
-        for (std::size_t q = 0; q < ss; ++q) c[q] |= ts.tendon[off + q];
+        for (std::size_t q = 0; q < ss; ++q) c[q] |= t[q];
         FillHolesSlice(c.data(), g.nx, g.ny);
-        DilateSlice(ts.tendon.data() + off, nearT.data(), g, nearDisk);
-        for (std::size_t q = 0; q < ss; ++q) {
-          if (bright[off + q] && (c[q] || nearT[q]) && !ts.tendon[off + q]) tear[off + q] = 1;
+        DilateSlice(t, nearT.data(), g, nearDisk);
+        for (std::size_t q = 0; q < ss; ++q) fluid[q] = bright[off + q] && !t[q];
+        DilateSlice(fluid.data(), nearF.data(), g, nearDisk);
+        DilateSlice(bone + off, nearB.data(), g, nearDisk);
+        // Over the free surface (not where the tendon lies on the bone).
+        double edge = 0, wet = 0;
+        for (int j = 0; j < g.ny; ++j) {
+          for (int i = 0; i < g.nx; ++i) {
+            const std::size_t q = static_cast<std::size_t>(j) * g.nx + i;
+            if (!t[q]) continue;
+            const bool boundary = i == 0 || j == 0 || i == g.nx - 1 || j == g.ny - 1 ||
+                                  !t[q - 1] || !t[q + 1] || !t[q - g.nx] || !t[q + g.nx];
+            if (!boundary || nearB[q]) continue;
+            edge += 1, wet += nearF[q];
+          }
         }
+        const bool ring = wet > 0.7 * edge;
+        for (std::size_t q = 0; q < ss; ++q)
+          if (fluid[q] && (c[q] || (nearT[q] && !ring))) tear[off + q] = 1;
       });
       const auto tearVox = std::count(tear.begin(), tear.end(), 1);
       if (tearVox * voxelVolume >= params.minTearVolumeMm3) {
@@ -609,6 +648,9 @@ HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
       } else {
         std::fill(tear.begin(), tear.end(), 0);
       }
+    };
+    if (ts.attached) {
+      findPartialTear();
     } else {
       // Complete tear: no attachment; fluid fills the course from the tuberosity down to the
       // stump, whose proximal end gives the retraction.
@@ -635,9 +677,13 @@ HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
         sa.tear.gapMm = footprintZ - stumpTop;
         sa.tear.retractionMm = footprintZ - stumpTop;
       } else {
+        // No gap: the tendon is taken as attached (the bone label may end a little above the
+        // footprint) and examined for a partial tear.
         std::fill(tear.begin(), tear.end(), 0);
         sa.qc.push_back(
-            "tendon not in contact with the tuberosity but no fluid gap: attachment uncertain");
+            "tendon not in contact with the labelled tuberosity but no fluid gap: taken as "
+            "attached");
+        findPartialTear();
       }
     }
     sa.tear.volumeMm3 = std::count(tear.begin(), tear.end(), 1) * voxelVolume;
