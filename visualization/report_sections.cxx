@@ -411,6 +411,7 @@ std::string RoleName(const std::string& role) {
   for (char& c : name) c = c == '_' ? ' ' : c;
   const auto p = name.find("fluid sensitive");
   if (p != std::string::npos) name[p + 5] = '-';
+  if (name.size() >= 2 && name.compare(name.size() - 2, 2, "t1") == 0) name[name.size() - 2] = 'T';
   return name;
 }
 
