@@ -39,6 +39,12 @@ struct FrameInfo {
   double bValue = 0;
   std::array<double, 3> diffusionDirection{};
   std::string scanningSequence, sequenceVariant, scanOptions, sequenceName, imageType;
+  // (0018,1312) "ROW" (phase encoded along a row: index axis 0) or "COL" (along a column);
+  // empty when absent. (0018,1310) frequency rows, frequency columns, phase rows, phase
+  // columns: samples along the row direction are values 0 or 2, along a column 1 or 3
+  // (Siemens ROW: 0\freq\phase\0); all 0 when absent.
+  std::string inPlanePhaseEncodingDirection;
+  std::array<double, 4> acquisitionMatrix{};
 
   double rescaleSlope = 1, rescaleIntercept = 0;
 };

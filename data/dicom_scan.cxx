@@ -37,7 +37,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(
     hasGeometry, position, orientation, pixelSpacing, sliceThickness, spacingBetweenSlices,
     repetitionTime, echoTime, inversionTime, flipAngle, echoNumber, hasBValue, bValue,
     diffusionDirection, scanningSequence, sequenceVariant, scanOptions, sequenceName, imageType,
-    rescaleSlope, rescaleIntercept, patientBirthDate, patientSex, studyTime, institutionName)
+    rescaleSlope, rescaleIntercept, patientBirthDate, patientSex, studyTime, institutionName,
+    inPlanePhaseEncodingDirection, acquisitionMatrix)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SkippedFile, path, reason)
 
 namespace {
@@ -224,6 +225,10 @@ void ReadCommonTags(const TagReader& t, const gdcm::DataSet& ds, FrameInfo& f) {
   f.sequenceVariant = s(0x0018, 0x0021);
   f.scanOptions = s(0x0018, 0x0022);
   f.sequenceName = s(0x0018, 0x0024);
+  f.inPlanePhaseEncodingDirection = s(0x0018, 0x1312);
+  if (const auto m = t.Numbers(ds, gdcm::Tag(0x0018, 0x1310)); m.size() == 4) {
+    std::copy(m.begin(), m.end(), f.acquisitionMatrix.begin());
+  }
   f.repetitionTime = num(0x0018, 0x0080);
   f.echoTime = num(0x0018, 0x0081);
   f.inversionTime = num(0x0018, 0x0082);
@@ -331,6 +336,10 @@ void ReadFunctionalGroups(const TagReader& t, const gdcm::DataSet* perFrame,
     f.rescaleSlope = t.Number(*pvt, gdcm::Tag(0x0028, 0x1053), f.rescaleSlope);
     if (f.rescaleSlope == 0) f.rescaleSlope = 1;
     f.rescaleIntercept = t.Number(*pvt, gdcm::Tag(0x0028, 0x1052), f.rescaleIntercept);
+  }
+  if (const auto* fov = FunctionalGroup(perFrame, shared, gdcm::Tag(0x0018, 0x9125))) {
+    const std::string pe = t.String(*fov, gdcm::Tag(0x0018, 0x1312));
+    if (!pe.empty()) f.inPlanePhaseEncodingDirection = pe;
   }
   if (const auto* frameType = FunctionalGroup(perFrame, shared, gdcm::Tag(0x0018, 0x9226))) {
     const std::string ft = t.String(*frameType, gdcm::Tag(0x0008, 0x9007));

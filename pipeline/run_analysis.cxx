@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <chrono>
+#include <cstdio>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <string>
@@ -13,6 +15,7 @@
 #include "cli.h"
 #include "dicom_ingest.h"
 #include "hamstring_analysis.h"
+#include "image_quality.h"
 #include "nifti_io.h"
 #include "ischia/version.h"
 #include "preprocess.h"
@@ -89,6 +92,83 @@ json NotFoundSides(const std::string& reason) {
           {"right", {{"found", false}, {"reason", reason}}}};
 }
 
+json NumberOrNull(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+// SNR and phase-direction ghosting of one series in its native grid (after the body mask and
+// standardisation: muscle-like voxels give the signal level), with the flags of the run config.
+json SeriesImageQuality(const PreparedSeries& p, double airThreshold,
+                        const RunConfig::QualityControl& config) {
+  const FrameInfo& first = p.chosen->stack.slices.front();
+  const std::string pe = first.inPlanePhaseEncodingDirection;
+  const PhaseEncodingAxis axis = pe == "ROW"   ? PhaseEncodingAxis::Row
+                                 : pe == "COL" ? PhaseEncodingAxis::Column
+                                               : PhaseEncodingAxis::Unknown;
+  ImageQualityParameters params = config.measure;
+  params.objectThreshold = airThreshold;
+  // Acquired samples along a row (values 0 or 2 of AcquisitionMatrix) and a column (1 or 3).
+  const auto& m = first.acquisitionMatrix;
+  const auto size = p.native->GetLargestPossibleRegion().GetSize();
+  const double alongRow = std::max(m[0], m[2]), alongColumn = std::max(m[1], m[3]);
+  params.acquiredFraction = {alongRow > 0 ? std::min(1.0, alongRow / size[0]) : 1.0,
+                             alongColumn > 0 ? std::min(1.0, alongColumn / size[1]) : 1.0};
+  // Muscle-like voxels: standardised intensity (muscle = 1) within 25%.
+  auto muscle = MaskImage::New();
+  muscle->CopyInformation(p.native);
+  muscle->SetRegions(p.native->GetLargestPossibleRegion());
+  muscle->Allocate();
+  const float* st = p.standardised->GetBufferPointer();
+  const std::uint8_t* body = p.nativeBody->GetBufferPointer();
+  std::uint8_t* mu = muscle->GetBufferPointer();
+  for (std::size_t i = 0, n = size[0] * size[1] * size[2]; i < n; ++i)
+    mu[i] = body[i] && std::fabs(st[i] - 1.0f) <= 0.25f;
+  const ImageQuality q = MeasureImageQuality(*p.native, *p.nativeBody, muscle.GetPointer(), axis, params);
+
+  const bool lowSnr = std::isfinite(q.snr) && q.snr < config.minSnr;
+  const bool motion = q.ghostMeasured && q.ghostRatio >= config.ghostRatio &&
+                      q.ghostToSignalPercent >= config.ghostSignalPercent;
+  json notes = json::array();
+  if (!q.noiseNote.empty()) notes.push_back(q.noiseNote);
+  if (!q.ghostNote.empty()) notes.push_back(q.ghostNote);
+  const double bgRatio = q.backgroundSigma / q.noiseSigma;
+  if (std::isfinite(bgRatio) && (bgRatio > 1.5 || bgRatio < 1 / 1.5)) {
+    char ratio[32];
+    std::snprintf(ratio, sizeof ratio, "%.2f", bgRatio);
+    notes.push_back(std::string("background noise differs from the in-body estimate (x") + ratio +
+                    "): multi-coil or parallel-imaging reconstruction or filtering; the SNR uses "
+                    "the in-body estimate");
+  }
+  return {{"snr", NumberOrNull(q.snr)},
+          {"signal", NumberOrNull(q.signal)},
+          {"signal_source", q.signalSource},
+          {"noise_sigma", NumberOrNull(q.noiseSigma)},
+          {"noise_method", q.noiseMethod},
+          {"noise_voxels", q.noiseVoxels},
+          {"noise_correlation_correction", q.correlationCorrection},
+          {"acquired_fraction", params.acquiredFraction},
+          {"background_noise_sigma", NumberOrNull(q.backgroundSigma)},
+          {"background_to_body_noise", NumberOrNull(bgRatio)},
+          {"background_note", q.backgroundNote},
+          {"background_zero_fraction", NumberOrNull(q.backgroundZeroFraction)},
+          {"low_snr", lowSnr},
+          {"min_snr", config.minSnr},
+          {"phase_encoding_direction", pe.empty() ? json(nullptr) : json(pe)},
+          {"ghost_measured", q.ghostMeasured},
+          {"ghost_method",
+           "mean background (beyond " + std::to_string(static_cast<int>(params.backgroundMarginMm)) +
+               " mm of any object) on lines along the phase-encoding direction that cross the "
+               "body, over that on lines that do not"},
+          {"ghost_ratio", NumberOrNull(q.ghostRatio)},
+          {"ghost_signal_percent", NumberOrNull(q.ghostToSignalPercent)},
+          {"ghost_band_mean", NumberOrNull(q.ghostBandMean)},
+          {"ghost_reference_mean", NumberOrNull(q.referenceMean)},
+          {"ghost_voxels", q.ghostVoxels},
+          {"ghost_reference_voxels", q.referenceVoxels},
+          {"motion_suspected", motion},
+          {"motion_thresholds",
+           {{"ghost_ratio", config.ghostRatio}, {"ghost_signal_percent", config.ghostSignalPercent}}},
+          {"notes", notes}};
+}
+
 // Stage 2 on one series in its native grid: body mask, N4, standardisation. `muscle` and
 // `t1Body` (same grid) are the muscle and body masks found on the T1 series, when there is one:
 // on fat-suppressed images subcutaneous fat is as dark as air, so the T1 body is added.
@@ -137,7 +217,33 @@ void Preprocess(PreparedSeries& p, const RunConfig& config, const MaskImage* mus
                              {"muscle_level", r.muscleLevel},
                              {"fat_level", r.fatLevel},
                              {"tissue_peaks", peaks}};
+  p.qc["image_quality"] = steps.Time(
+      "image_quality", [&] { return SeriesImageQuality(p, body.airThreshold, config.quality); });
   p.qc["timings_s"] = steps.ToJson();
+}
+
+// Run-level flags over the series used (details per series under preprocessing).
+json ImageQualitySummary(const json& preprocessing, const RunConfig::QualityControl& config) {
+  json summary = {{"low_snr", false},
+                  {"motion_suspected", false},
+                  {"min_snr", config.minSnr},
+                  {"motion_thresholds",
+                   {{"ghost_ratio", config.ghostRatio},
+                    {"ghost_signal_percent", config.ghostSignalPercent}}},
+                  {"series_low_snr", json::array()},
+                  {"series_motion_suspected", json::array()}};
+  for (const auto& [role, qc] : preprocessing.items()) {
+    const json& q = qc.value("image_quality", json::object());
+    if (q.value("low_snr", false)) {
+      summary["low_snr"] = true;
+      summary["series_low_snr"].push_back(role);
+    }
+    if (q.value("motion_suspected", false)) {
+      summary["motion_suspected"] = true;
+      summary["series_motion_suspected"].push_back(role);
+    }
+  }
+  return summary;
 }
 
 json SectionJson(const TendonSectionMeasure& m) {
@@ -476,6 +582,7 @@ int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
       }
     });
     result["preprocessing"] = qc;
+    result["image_quality"] = ImageQualitySummary(qc, config.quality);
 
     // Stages 3-6.
     const HamstringAnalysisResult analysis = times.Time(

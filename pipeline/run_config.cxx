@@ -45,6 +45,14 @@ nlohmann::json RunConfigToJson(const RunConfig& c) {
                   {"thickness_asymmetry_ratio", c.analysis.grade.thicknessAsymmetryRatio},
                   {"signal_ratio_tendinopathy", c.analysis.grade.signalRatioTendinopathy},
                   {"oedema_volume_mm3", c.analysis.grade.oedemaVolumeMm3}}}}},
+              {"quality_control",
+               {{"min_snr", c.quality.minSnr},
+                {"ghost_ratio", c.quality.ghostRatio},
+                {"ghost_signal_percent", c.quality.ghostSignalPercent},
+                {"noise_window_radius_px", c.quality.measure.windowRadiusPx},
+                {"homogeneous_fraction", c.quality.measure.homogeneousFraction},
+                {"min_tissue_fraction", c.quality.measure.minTissueFraction},
+                {"background_margin_mm", c.quality.measure.backgroundMarginMm}}},
               {"report", {{"pdf", c.report.pdf}, {"pdf_timeout_s", c.report.pdfTimeoutS}}}};
 }
 
@@ -112,6 +120,21 @@ RunConfig RunConfigFromJson(const json& j) {
   c.analysis.grade.thicknessAsymmetryRatio = gr["thickness_asymmetry_ratio"].get<double>();
   c.analysis.grade.signalRatioTendinopathy = gr["signal_ratio_tendinopathy"].get<double>();
   c.analysis.grade.oedemaVolumeMm3 = gr["oedema_volume_mm3"].get<double>();
+  const json& qc = merged["quality_control"];
+  c.quality.minSnr = qc["min_snr"].get<double>();
+  c.quality.ghostRatio = qc["ghost_ratio"].get<double>();
+  c.quality.ghostSignalPercent = qc["ghost_signal_percent"].get<double>();
+  c.quality.measure.windowRadiusPx = qc["noise_window_radius_px"].get<int>();
+  c.quality.measure.homogeneousFraction = qc["homogeneous_fraction"].get<double>();
+  c.quality.measure.minTissueFraction = qc["min_tissue_fraction"].get<double>();
+  c.quality.measure.backgroundMarginMm = qc["background_margin_mm"].get<double>();
+  if (c.quality.measure.windowRadiusPx < 1 || c.quality.measure.windowRadiusPx > 10 ||
+      !(c.quality.measure.homogeneousFraction > 0 && c.quality.measure.homogeneousFraction <= 1) ||
+      !(c.quality.measure.backgroundMarginMm >= 0)) {
+    throw std::invalid_argument(
+        "config: quality_control.noise_window_radius_px must be 1-10, homogeneous_fraction in "
+        "(0, 1] and background_margin_mm >= 0");
+  }
   c.report.pdf = merged["report"]["pdf"].get<bool>();
   c.report.pdfTimeoutS = merged["report"]["pdf_timeout_s"].get<double>();
   if (c.bodyMask.otsuClasses < 2 || c.biasField.iterationsPerLevel.empty() ||

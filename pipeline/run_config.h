@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hamstring_analysis.h"
+#include "image_quality.h"
 #include "preprocess.h"
 
 namespace ischia {
@@ -15,6 +16,18 @@ struct RunConfig {
   BiasCorrectionParameters biasField;
   StandardisationParameters standardisation;
   HamstringAnalysisParameters analysis;  // stages 3-6, grade thresholds included
+  // Image-quality QC of each series used (result.json preprocessing.<role>.image_quality).
+  struct QualityControl {
+    // Low SNR: muscle signal / in-body noise sigma below this. Clinical PD/T2 fat-sat and T1
+    // pelvis series give about 10-40; below ~5 noise hides thin tendon detail.
+    double minSnr = 5.0;
+    // Motion suspected: background on the body's phase-encoding lines at least this many times
+    // the background elsewhere AND the excess at least this % of the muscle signal (both: a
+    // ratio alone flags faint ghosts at high SNR, a % alone is unreliable at low SNR).
+    double ghostRatio = 1.5;
+    double ghostSignalPercent = 2.5;
+    ImageQualityParameters measure;
+  } quality;
   struct Report {
     bool pdf = true;            // report.pdf through headless Chromium (batch runs may skip it)
     double pdfTimeoutS = 120;   // Chromium is killed after this

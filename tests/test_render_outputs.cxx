@@ -126,6 +126,22 @@ TEST_F(RenderOutputs, RunWritesEveryListedFileBeforeResultJson) {
   EXPECT_EQ(o["meshes"].size() / 2 + o["skipped_structures"].size(), 6u);
 }
 
+// The generated study is clean: ordinary SNR, no ghosting, nothing flagged.
+TEST_F(RenderOutputs, CleanStudyImageQualityIsMeasuredAndNotFlagged) {
+  ASSERT_EQ(run_->exitCode, 0) << run_->output;
+  const json r = ReadJson(Out() / "result.json");
+  for (const char* role : {"axial_fluid_sensitive", "axial_t1"}) {
+    const json& q = r["preprocessing"][role]["image_quality"];
+    EXPECT_GT(q["snr"].get<double>(), 8) << role;
+    EXPECT_LT(q["snr"].get<double>(), 60) << role;
+    EXPECT_FALSE(q["low_snr"].get<bool>()) << role;
+    EXPECT_EQ(q["phase_encoding_direction"], "ROW") << role;
+    EXPECT_FALSE(q["motion_suspected"].get<bool>()) << role << ": " << q.dump();
+  }
+  EXPECT_FALSE(r["image_quality"]["low_snr"].get<bool>());
+  EXPECT_FALSE(r["image_quality"]["motion_suspected"].get<bool>());
+}
+
 TEST_F(RenderOutputs, TendonMeshesLieOnTheirLabelsInPatientCoordinates) {
   ASSERT_EQ(run_->exitCode, 0) << run_->output;
   const json r = ReadJson(Out() / "result.json");

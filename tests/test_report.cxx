@@ -450,6 +450,62 @@ TEST(Report, FailedStudyStillGetsAReportSayingWhy) {
   ExpectSelfContained(html);
 }
 
+// preprocessing.<role>.image_quality as `ischia run` writes it.
+json ImageQuality(double snr, bool low, double ghostRatio, double ghostPercent, bool motion) {
+  return {{"snr", snr},
+          {"noise_sigma", 31.25},
+          {"background_noise_sigma", 30.0},
+          {"low_snr", low},
+          {"min_snr", 5.0},
+          {"phase_encoding_direction", "ROW"},
+          {"ghost_measured", true},
+          {"ghost_ratio", ghostRatio},
+          {"ghost_signal_percent", ghostPercent},
+          {"motion_suspected", motion},
+          {"motion_thresholds", {{"ghost_ratio", 1.5}, {"ghost_signal_percent", 2.5}}},
+          {"notes", json::array()}};
+}
+
+TEST(Report, ImageQualityFiguresAlwaysAndLowSnrAndMotionWarningsWhenFlagged) {
+  TempDir dir("ischia-report-quality");
+  ischia::ReportOptions options;
+  options.writePdf = false;
+  json r = OkResult();
+  r["image_quality"] = {{"low_snr", true},
+                        {"motion_suspected", true},
+                        {"min_snr", 5.0},
+                        {"motion_thresholds", {{"ghost_ratio", 1.5}, {"ghost_signal_percent", 2.5}}}};
+  r["preprocessing"] = {
+      {"axial_fluid_sensitive",
+       {{"fraction_of_axial_grid_covered", 1.0},
+        {"image_quality", ImageQuality(3.2, true, 1.92, 4.13, true)}}},
+      {"axial_t1",
+       {{"fraction_of_axial_grid_covered", 1.0},
+        {"image_quality", ImageQuality(24.04, false, 1.02, 0.11, false)}}}};
+  ASSERT_TRUE(ischia::WriteReport(r, dir.path, options).htmlWritten);
+  std::string html = ReadText(dir.path / "report.html");
+  for (const char* text :
+       {"Low SNR: the axial fluid-sensitive series has SNR 3.2", "below the threshold 5.0",
+        "Motion suspected: the axial fluid-sensitive series shows ghosting along the "
+        "phase-encoding direction (ROW)",
+        "1.92 x the reference (threshold 1.50)", "4.1% of the muscle signal (threshold 2.5%)",
+        "id=\"image-quality\"", "<td>axial T1</td><td class=\"num\">24.0</td>"}) {
+    EXPECT_NE(html.find(text), std::string::npos) << text;
+  }
+  EXPECT_EQ(html.find("Low SNR: the axial T1"), std::string::npos);
+
+  // Nothing flagged: the figures are still shown, no warning.
+  r["preprocessing"]["axial_fluid_sensitive"]["image_quality"] =
+      ImageQuality(18.5, false, 1.05, 0.2, false);
+  r["image_quality"]["low_snr"] = r["image_quality"]["motion_suspected"] = false;
+  ASSERT_TRUE(ischia::WriteReport(r, dir.path, options).htmlWritten);
+  html = ReadText(dir.path / "report.html");
+  EXPECT_EQ(html.find("Low SNR"), std::string::npos);
+  EXPECT_EQ(html.find("Motion suspected"), std::string::npos);
+  EXPECT_NE(html.find("<td>axial fluid-sensitive</td><td class=\"num\">18.5</td>"),
+            std::string::npos);
+}
+
 TEST(Report, HostileOrEmptyResultNeverThrows) {
   TempDir dir("ischia-report-hostile");
   ischia::ReportOptions options;

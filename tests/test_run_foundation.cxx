@@ -520,6 +520,18 @@ TEST(RunCli, SyntheticStudyWithoutPelvicBonesIsAnalysedWithBothSidesNotFound) {
             "muscle_mask");
   EXPECT_NEAR(r["preprocessing"]["axial_fluid_sensitive"]["body_volume_ml"].get<double>(), 603, 60);
   EXPECT_TRUE(r["preprocessing"]["axial_fluid_sensitive"].contains("body_added_from_t1_ml"));
+  // Image quality per series; this writer sets no (0018,1312): said, not guessed.
+  for (const char* role : {"axial_fluid_sensitive", "axial_t1"}) {
+    const auto& q = r["preprocessing"][role]["image_quality"];
+    EXPECT_GT(q["snr"].get<double>(), 0) << role;
+    EXPECT_TRUE(q["phase_encoding_direction"].is_null()) << role;
+    EXPECT_FALSE(q["ghost_measured"].get<bool>()) << role;
+    EXPECT_FALSE(q["motion_suspected"].get<bool>()) << role;
+    EXPECT_NE(q["notes"].dump().find("(0018,1312)"), std::string::npos) << role;
+  }
+  EXPECT_EQ(r["config"]["quality_control"]["min_snr"], 5.0);
+  EXPECT_TRUE(r["image_quality"].contains("low_snr"));
+  EXPECT_FALSE(r["image_quality"]["motion_suspected"].get<bool>());
   EXPECT_EQ(r["threads"], 2);
   for (const char* stage : {"scan", "select_series", "read", "preprocess_axial_t1",
                             "preprocess_axial_fluid_sensitive", "resample", "analyse_sides"}) {

@@ -403,6 +403,71 @@ void ViewerSection(std::ostringstream& h, const json& r, const fs::path& outDir,
     << bundle << "\n</script>\n<script>" << kViewerScript << "</script>\n</section>\n";
 }
 
+namespace {
+
+// "axial_fluid_sensitive" -> "axial fluid-sensitive".
+std::string RoleName(const std::string& role) {
+  std::string name = role;
+  for (char& c : name) c = c == '_' ? ' ' : c;
+  const auto p = name.find("fluid sensitive");
+  if (p != std::string::npos) name[p + 5] = '-';
+  if (name.size() >= 2 && name.compare(name.size() - 2, 2, "t1") == 0) name[name.size() - 2] = 'T';
+  return name;
+}
+
+// The image-quality figures of every series used, flagged or not.
+void ImageQualityTable(std::ostringstream& h, const json& r) {
+  const json* pre = At(r, "preprocessing");
+  if (!pre || !pre->is_object()) return;
+  std::ostringstream rows;
+  for (const auto& [role, qc] : pre->items()) {
+    const json* q = At(qc, "image_quality");
+    if (!q || !q->is_object()) continue;
+    auto flag = [&](const char* key) {
+      const json* f = At(*q, key);
+      return f && f->is_boolean() && f->get<bool>();
+    };
+    std::string ghost = Fmt(Num(*q, "ghost_ratio"), 2) + " · " +
+                        Fmt(Num(*q, "ghost_signal_percent"), 1) + "%";
+    const json* measured = At(*q, "ghost_measured");
+    if (!measured || !measured->is_boolean() || !measured->get<bool>()) ghost = "not measured";
+    std::string notes;
+    if (const json* n = At(*q, "notes"); n && n->is_array()) {
+      for (const json& x : *n)
+        if (x.is_string()) notes += (notes.empty() ? "" : "; ") + x.get<std::string>();
+    }
+    const std::string pe = Str(*q, "phase_encoding_direction");
+    rows << "<tr><td>" << HtmlEscape(RoleName(role)) << "</td><td class=\"num\">"
+         << Fmt(Num(*q, "snr"), 1) << "</td><td class=\"num\">" << Fmt(Num(*q, "noise_sigma"), 1)
+         << "</td><td class=\"num\">" << Fmt(Num(*q, "background_noise_sigma"), 1)
+         << "</td><td>" << HtmlEscape(pe.empty() ? "not recorded" : pe)
+         << "</td><td class=\"num\">" << HtmlEscape(ghost) << "</td><td>"
+         << (flag("low_snr") ? "<strong>low SNR</strong>" : "SNR ok") << " · "
+         << (flag("motion_suspected") ? "<strong>motion suspected</strong>"
+             : measured && measured->is_boolean() && measured->get<bool>() ? "no ghosting"
+                                                                            : "ghosting unknown")
+         << "</td><td>" << HtmlEscape(notes) << "</td></tr>\n";
+  }
+  if (rows.str().empty()) return;
+  const json* summary = At(r, "image_quality");
+  h << "<h3>Image quality</h3><table class=\"small keep\" id=\"image-quality\"><thead><tr>"
+       "<th>Series</th><th class=\"num\">SNR</th><th class=\"num\">Noise σ</th>"
+       "<th class=\"num\">Background σ</th><th>Phase encoding</th>"
+       "<th class=\"num\">Ghost ratio · excess</th><th>Result</th><th>Notes</th></tr></thead>"
+       "<tbody>\n"
+    << rows.str() << "</tbody></table>\n<p class=\"note\">SNR: median muscle intensity over the "
+       "noise σ measured inside the body (robust local residual in homogeneous tissue); low below "
+    << Fmt(summary ? Num(*summary, "min_snr") : std::nullopt, 1)
+    << ". Background σ: cross-check from air beside the body when it holds noise. Ghost ratio: "
+       "mean background on the body's phase-encoding lines over the background elsewhere (1 = no "
+       "ghosting); excess in % of the muscle signal; motion suspected when both reach "
+    << Fmt(summary ? Num(*summary, "motion_thresholds/ghost_ratio") : std::nullopt, 2) << " and "
+    << Fmt(summary ? Num(*summary, "motion_thresholds/ghost_signal_percent") : std::nullopt, 1)
+    << "%.</p>\n";
+}
+
+}  // namespace
+
 std::vector<QcItem> CollectQc(const json& r, const std::vector<std::string>& reportWarnings,
                               const std::string& pdfNote) {
   std::vector<QcItem> items;
@@ -445,6 +510,33 @@ std::vector<QcItem> CollectQc(const json& r, const std::vector<std::string>& rep
       }
     }
   }
+  // Image quality of each series used (preprocessing.<role>.image_quality).
+  if (const json* pre = At(r, "preprocessing"); pre && pre->is_object()) {
+    for (const auto& [role, qc] : pre->items()) {
+      const json* q = At(qc, "image_quality");
+      if (!q || !q->is_object()) continue;
+      const std::string name = "the " + RoleName(role) + " series";
+      const json* low = At(*q, "low_snr");
+      if (low && low->is_boolean() && low->get<bool>()) {
+        items.push_back({"warning", "Low SNR: " + name + " has SNR " + Fmt(Num(*q, "snr"), 1) +
+                                        " (muscle signal / in-body noise), below the threshold " +
+                                        Fmt(Num(*q, "min_snr"), 1) +
+                                        "; thin tendon detail and tear clefts may be hidden"});
+      }
+      const json* motion = At(*q, "motion_suspected");
+      if (motion && motion->is_boolean() && motion->get<bool>()) {
+        items.push_back(
+            {"warning", "Motion suspected: " + name + " shows ghosting along the phase-encoding "
+                            "direction (" + Str(*q, "phase_encoding_direction") +
+                            "): background on the body's phase-encoding lines " +
+                            Fmt(Num(*q, "ghost_ratio"), 2) + " x the reference (threshold " +
+                            Fmt(Num(*q, "motion_thresholds/ghost_ratio"), 2) + "), excess " +
+                            Fmt(Num(*q, "ghost_signal_percent"), 1) +
+                            "% of the muscle signal (threshold " +
+                            Fmt(Num(*q, "motion_thresholds/ghost_signal_percent"), 1) + "%)"});
+      }
+    }
+  }
   // Gaps and other problems of the series the analysis used (missing slices, irregular spacing).
   const json* used = At(r, "study/series_used");
   const json* all = At(r, "study/series");
@@ -480,6 +572,7 @@ void QcSection(std::ostringstream& h, const json& r, const std::vector<std::stri
                const std::string& pdfNote) {
   const std::vector<QcItem> items = CollectQc(r, reportWarnings, pdfNote);
   h << "<section id=\"qc\"><h2>Quality control</h2>\n";
+  ImageQualityTable(h, r);
   if (items.empty()) {
     h << "<p>No QC warnings: both sides found, full coverage, every series read.</p>\n";
   } else {
@@ -490,10 +583,10 @@ void QcSection(std::ostringstream& h, const json& r, const std::vector<std::stri
     h << "</ul>\n";
   }
   h << "<p class=\"note\">The pipeline reports what it can check: sides not found, series coverage "
-       "and "
-       "missing series, per-side analysis notes. Image quality (SNR, motion) is not measured "
-       "automatically "
-       "unless listed here.</p>\n</section>\n";
+       "and missing series, per-side analysis notes, and per series the SNR (muscle signal over "
+       "the noise measured inside the body) and ghosting along the phase-encoding direction (the "
+       "usual sign of motion or pulsatile flow). A flag is a prompt to look at the images, not a "
+       "verdict.</p>\n</section>\n";
 }
 
 namespace {
