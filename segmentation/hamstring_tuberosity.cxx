@@ -525,6 +525,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     rejected[drop] = why.str();
     chosen[drop] = nullptr;
   }
+  const auto bulbDisk = DiskOffsets(g, 5.0 * scale);
   // The cortex as imaged: its thickness plus one pixel of partial volume with the marrow.
   const auto cortexDisk = DiskOffsets(g, params.cortexThicknessMm + std::max(g.sx, g.sy));
   for (int side = 0; side < 2; ++side) {  // 0 right (-x), 1 left (+x)
@@ -562,6 +563,8 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     prev = best->sec;
     std::vector<double> areas, zs;
     std::array<double, 3> low{};
+    int lowK = best->k;
+    Mask lowMask;
     for (int step = 0;; ++step) {
       const int k = best->k + up * step;
       if (k < 0 || k >= g.nz) break;
@@ -600,7 +603,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
         const auto p = g.Point(static_cast<int>(q % g.nx), static_cast<int>(q / g.nx), k);
         cx += p[0], cy += p[1], cz += p[2], ++cnt;
       }
-      if (step == 0) low = {cx / cnt, cy / cnt, cz / cnt};
+      if (step == 0) low = {cx / cnt, cy / cnt, cz / cnt}, lowK = k, lowMask = sl;
       if (cz / cnt > low[2] + params.boneLabelHeightMm) break;
       areas.push_back(cnt * pixelArea);
       zs.push_back(cz / cnt);
@@ -622,7 +625,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
         const auto p = g.Point(static_cast<int>(q % g.nx), static_cast<int>(q / g.nx), kb);
         cx += p[0], cy += p[1], cz += p[2], ++cnt;
       }
-      low = {cx / cnt, cy / cnt, cz / cnt};
+      low = {cx / cnt, cy / cnt, cz / cnt}, lowK = kb, lowMask = sl;
       areas.insert(areas.begin(), cnt * pixelArea);
       zs.insert(zs.begin(), low[2]);
       kLowest = kb;
@@ -646,7 +649,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
           cx += p[0], cy += p[1], cz += p[2], ++cnt;
         }
         if (cnt < 0.35 * aboveCnt || cnt * pixelArea < 8.0) break;
-        low = {cx / cnt, cy / cnt, cz / cnt};
+        low = {cx / cnt, cy / cnt, cz / cnt}, lowK = kb, lowMask = sec;
         for (std::size_t q = 0; q < ss; ++q) bone[off + q] |= sec[q];
         areas.insert(areas.begin(), cnt * pixelArea);
         zs.insert(zs.begin(), low[2]);
@@ -655,9 +658,29 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     }
     // The tip lies below the lowest section's centre: near an ellipsoidal end the section
     // area grows about linearly with height, extrapolated to zero (at most one slice).
+    // In-plane, the tip is the bulb of the lowest section: where the ischial ramus still joins
+    // it there, the opening by a disk wider than the ramus removes the ramus.
+    if (!lowMask.empty()) {
+      Mask eroded(ss), bulb(ss);
+      ErodeSlice(lowMask.data(), eroded.data(), g, bulbDisk);
+      DilateSlice(eroded.data(), bulb.data(), g, bulbDisk);
+      std::vector<int> bl;
+      const int nb = LabelSlice(bulb.data(), g.nx, g.ny, bl);
+      std::vector<double> cnt(nb + 1, 0), sx(nb + 1, 0), sy(nb + 1, 0);
+      for (std::size_t q = 0; q < ss; ++q) {
+        if (!bl[q]) continue;
+        const auto p = g.Point(static_cast<int>(q % g.nx), static_cast<int>(q / g.nx), lowK);
+        cnt[bl[q]] += 1, sx[bl[q]] += p[0], sy[bl[q]] += p[1];
+      }
+      const int big = nb ? static_cast<int>(std::max_element(cnt.begin() + 1, cnt.end()) - cnt.begin()) : 0;
+      if (big) low[0] = sx[big] / cnt[big], low[1] = sy[big] / cnt[big];
+    }
     double tipZ = low[2];
-    if (areas.size() >= 2 && areas[1] > areas[0] && zs[1] > zs[0]) {
-      const double dz = std::min(g.sz, areas[0] / (areas[1] - areas[0]) * (zs[1] - zs[0]));
+    // (The next section up that was found: the walk may have bridged a missing one.)
+    std::size_t up1 = 1;
+    while (up1 < areas.size() && areas[up1] <= 0) ++up1;
+    if (!areas.empty() && up1 < areas.size() && areas[up1] > areas[0] && zs[up1] > zs[0]) {
+      const double dz = std::min(g.sz, areas[0] / (areas[up1] - areas[0]) * (zs[up1] - zs[0]));
       tipZ = low[2] - dz;
     }
     out.found = true;
