@@ -52,7 +52,7 @@ struct HamstringAnalysisParameters {
   double tipAsymmetryWeight = 1.0;  // cost per mm of left/right tip height difference
   double maxTipHeightDifferenceMm = 30;  // tips further apart in height are not a pair
   double maxTipSectionMm2 = 900;
-  int maxTipExtensionSlices = 1;  // slices followed below the lowest clear marrow section
+  int maxTipExtensionSlices = 0;  // slices followed below the lowest clear marrow section
   double tendonSearchAboveTipMm = 35;
   double tendonLengthMm = 80;         // segmented from the footprint down to at most this
   double boneLabelHeightMm = 45;      // ischium labelled from the tip up to this height

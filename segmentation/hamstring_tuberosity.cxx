@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 #include <stdexcept>
+#include <tuple>
 
 #include "hamstring_internal.h"
 
@@ -323,14 +324,19 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       double aboveCnt = 0;
       for (std::size_t q = 0; q < ss; ++q) {
         aboveCnt += above[q];
-        cand[q] = foot[q] && bodyT1[offB + q] && T[offB + q] >= cortexT1;
+        cand[q] = foot[q] && bodyT1[offB + q] && T[offB + q] >= cortexT1 && F[offB + q] <= fluidThr;
       }
       std::vector<int> hl;
       const int nh = LabelSlice(cand.data(), g.nx, g.ny, hl);
       std::vector<double> cnt(nh + 1, 0), edge, edgeDark, unused;
       for (std::size_t q = 0; q < ss; ++q) cnt[hl[q]] += hl[q] ? 1 : 0;
       RimCounts(hl, nh, g, ring, [](int) { return true; },
-                [&](std::size_t t) { return bodyT1[offB + t] && T[offB + t] < cortexT1 ? 1u : 0u; },
+                [&](std::size_t t) {
+                  // Cortex is dark on every sequence; fluid (a tear gap) only on T1.
+                  return bodyT1[offB + t] && T[offB + t] < cortexT1 && F[offB + t] < oedemaThr
+                             ? 1u
+                             : 0u;
+                },
                 edge, edgeDark, unused);
       Mask sec(ss, 0);
       double got = 0;
@@ -355,6 +361,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     int length = 0;
   };
   std::vector<Chain> chains;
+  const double minEndArea = 50.0 * scale * scale;
   const double minMidArea = 150.0 * scale * scale, maxMidArea = 3000.0 * scale * scale;
   for (int k = 0; k < g.nz; ++k) {
     for (int c = 1; c <= nlab[k]; ++c) {
@@ -366,6 +373,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
         continue;
       Chain ch;
       ch.k0 = k, ch.c0 = c, ch.topArea = s.area;
+      std::vector<std::tuple<int, Mask, int>> ends;  // slice, section, steps down to it
       Mask cur(ss), dil(ss), nxt(ss);
       for (std::size_t q = 0; q < ss; ++q) cur[q] = slab[k][q] == c;
       Mask prevCur = cur;
@@ -421,6 +429,24 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
           kn = kb;
         }
         if (exits || kn < 0) break;
+        // A branch that does not continue below ends here (the ischial ramus and the
+        // tuberosity end at different heights): each such end of a real size is a candidate.
+        {
+          std::vector<int> cl;
+          const int ncl = LabelSlice(cur.data(), g.nx, g.ny, cl);
+          if (ncl > 1) {
+            Mask piece(ss), grown(ss);
+            for (int l = 1; l <= ncl; ++l) {
+              double cnt = 0;
+              for (std::size_t q = 0; q < ss; ++q) cnt += piece[q] = cl[q] == l;
+              if (cnt * pixelArea < minEndArea) continue;
+              DilateSlice(piece.data(), grown.data(), g, link);
+              bool continues = false;
+              for (std::size_t q = 0; q < ss && !continues; ++q) continues = grown[q] && nxt[q];
+              if (!continues) ends.push_back({kc, piece, ch.length});
+            }
+          }
+        }
         relaxedSteps = relaxedNext ? relaxedSteps + 1 : 0;
         prevCur.swap(cur);
         cur.swap(nxt);
@@ -428,27 +454,42 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
         ++ch.length;
       }
       if (exits) continue;
-      // The section the bone ends in: most overlap with the sections above (a fat pocket
-      // between tendon and cortex can look like a small marrow fragment).
-      ch.kLow = kc;
-      ch.lowSec = kc == k ? cur : BestOverlap(cur, prevCur);
+      // On the last slice: the section with most overlap with the sections above (a fat pocket
+      // between tendon and cortex can look like a small marrow fragment), and any other of a
+      // real size.
       {
+        const Mask main = kc == k ? cur : BestOverlap(cur, prevCur);
+        ends.push_back({kc, main, ch.length});
+        std::vector<int> cl;
+        const int ncl = LabelSlice(cur.data(), g.nx, g.ny, cl);
+        for (int l = 1; l <= ncl && ncl > 1; ++l) {
+          Mask piece(ss);
+          double cnt = 0;
+          bool isMain = false;
+          for (std::size_t q = 0; q < ss; ++q) {
+            cnt += piece[q] = cl[q] == l;
+            isMain |= piece[q] && main[q];
+          }
+          if (!isMain && cnt * pixelArea >= minEndArea) ends.push_back({kc, piece, ch.length});
+        }
+      }
+      for (auto& [kEnd, sec, length] : ends) {
+        Chain e = ch;
+        e.kLow = kEnd, e.length = length, e.lowSec = std::move(sec);
         double cnt = 0;
         for (std::size_t q = 0; q < ss; ++q) {
-          if (!ch.lowSec[q]) continue;
-          const auto p = g.Point(static_cast<int>(q % g.nx), static_cast<int>(q / g.nx), kc);
-          ch.lowX += p[0], ch.lowY += p[1], ch.lowZ += p[2], cnt += 1;
+          if (!e.lowSec[q]) continue;
+          const auto p = g.Point(static_cast<int>(q % g.nx), static_cast<int>(q / g.nx), kEnd);
+          e.lowX += p[0], e.lowY += p[1], e.lowZ += p[2], cnt += 1;
         }
-        ch.lowX /= cnt, ch.lowY /= cnt, ch.lowZ /= cnt;
-        ch.lowArea = cnt * pixelArea;
+        e.lowX /= cnt, e.lowY /= cnt, e.lowZ /= cnt;
+        e.lowArea = cnt * pixelArea;
+        e.posterior = e.lowY - bodyY[kEnd];
+        const double z0 = e.lowZ;
+        const auto ext = greyExtension(kEnd, e.lowSec);
+        if (!ext.empty()) e.lowZ = g.Point(0, 0, ext.back().first)[2] - g.Point(0, 0, kEnd)[2] + z0;
+        chains.push_back(std::move(e));
       }
-      ch.posterior = ch.lowY - bodyY[kc];
-      {
-        const double z0 = ch.lowZ;
-        const auto ext = greyExtension(kc, ch.lowSec);
-        if (!ext.empty()) ch.lowZ = g.Point(0, 0, ext.back().first)[2] - g.Point(0, 0, kc)[2] + z0;
-      }
-      chains.push_back(ch);
     }
   }
   // Tips per side (one per distinct lowest section), with their best support.
@@ -643,7 +684,11 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
           if (!above[q]) continue;
           ++aboveCnt;
           const float t = T[off + q], f = F[off + q];
-          if (!(B[off + q] && (t < cortexT1 || (f > oedemaThr && t > cortexT1)))) continue;
+          // Cortex (dark on both) or marrow oedema (grey on T1, bright on fat-sat but not as
+          // bright as the fluid of a tear gap just below the bone).
+          if (!(B[off + q] && ((t < cortexT1 && f < oedemaThr) ||
+                               (f > oedemaThr && f <= fluidThr && t > cortexT1))))
+            continue;
           sec[q] = 1;
           const auto p = g.Point(static_cast<int>(q % g.nx), static_cast<int>(q / g.nx), kb);
           cx += p[0], cy += p[1], cz += p[2], ++cnt;

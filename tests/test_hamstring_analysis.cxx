@@ -235,6 +235,37 @@ TEST_F(PhantomAnalysis, SameResultAtOneAndTwoThreads) {
   EXPECT_EQ(a.right.tear.retractionMm, b.right.tear.retractionMm);
 }
 
+// A long retraction leaves a short stump far below the footprint, with the adductor magnus
+// tendon (anterior, longer, closer to the bone) as the look-alike: the stump is the dark
+// structure capped by the fluid of the gap.
+TEST(AnalyseHamstrings, LongRetractionStumpIsFoundBelowTheFluidGap) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("ischia_retraction_" + std::to_string(::getpid()));
+  PhantomOptions o;
+  o.seed = 23;
+  o.left.pathology = PhantomCase::CompleteTear;
+  o.left.retractionMm = 50.0;
+  o.right.pathology = PhantomCase::Normal;
+  o.series = {PhantomSeries::AxialT1, PhantomSeries::AxialFluidSensitive};
+  o.inPlaneScale = 1.5;
+  o.supersampling = 1;
+  const PhantomStudyTruth truth = GeneratePhantomStudy(o, dir);
+  const Prepared p = PrepareStudy(dir);
+  HamstringAnalysisInput in;
+  in.fluid = p.fluid, in.t1 = p.t1, in.t1FieldOfView = p.t1Fov, in.body = p.body;
+  const HamstringAnalysisResult r = AnalyseHamstrings(in);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  ASSERT_TRUE(r.left.found) << r.left.reason;
+  EXPECT_LT(Distance(r.left.tuberosityTipLps, truth.left.tuberosityTipLps), 10.0);
+  EXPECT_EQ(r.left.tear.type, "complete");
+  // The retraction of the target (5 mm) plus a slice of the stump's top (3-6 mm).
+  EXPECT_NEAR(r.left.tear.retractionMm, truth.left.retractionMm, 10.0);
+  ASSERT_TRUE(r.right.found) << r.right.reason;
+  EXPECT_EQ(r.right.tear.type, "none");
+  EXPECT_EQ(r.right.grade, "normal");
+}
+
 TEST(AnalyseHamstrings, WithoutT1BothSidesNotFoundWithReason) {
   FloatImage::Pointer f = FloatImage::New();
   f->SetRegions(FloatImage::SizeType{{40, 40, 6}});
