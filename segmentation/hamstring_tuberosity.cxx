@@ -482,6 +482,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
           const auto p = g.Point(static_cast<int>(q % g.nx), static_cast<int>(q / g.nx), kEnd);
           e.lowX += p[0], e.lowY += p[1], e.lowZ += p[2], cnt += 1;
         }
+        if (cnt == 0) continue;
         e.lowX /= cnt, e.lowY /= cnt, e.lowZ /= cnt;
         e.lowArea = cnt * pixelArea;
         e.posterior = e.lowY - bodyY[kEnd];
