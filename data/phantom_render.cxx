@@ -77,13 +77,15 @@ struct Sampler {
     if (a0 >= na || b0 >= nb) return;
     // Centre of the block in continuous sub-sample coordinates; sub-sample i spans [i, i+1).
     const double ac = a0 + 0.5 * size, bc = b0 + 0.5 * size;
-    // A block larger than one sub-sample needs its tissue only if it is uniform: Classify may
+    // The sub-samples are points (their centres): a block takes the tissue of its centre when
+    // the distance covers its farthest sub-sample centre, (size - 1) / 2 sub-samples away along
+    // each axis. A block larger than one sub-sample needs its tissue only then: Classify may
     // stop as soon as it knows that the distance is too small for that.
-    const double half = 0.5 * size / m * diagonal;
+    const double reach = kSafety * 0.5 * (size - 1) / m * diagonal;
     double dist = 0;
-    const Tissue tissue = anatomy.Classify(Position(ac, bc), &dist, size == 1 ? -1.0 : kSafety * half);
+    const Tissue tissue = anatomy.Classify(Position(ac, bc), &dist, size == 1 ? -1.0 : reach);
     ++evaluations;
-    if (size == 1 || dist > kSafety * half) {
+    if (size == 1 || dist > reach) {
       Fill(a0, b0, size, tissue);
       return;
     }
