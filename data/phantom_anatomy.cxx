@@ -1098,28 +1098,16 @@ Tissue Anatomy::Classify(const Vec3& lps, double* distance, double stop) const {
   return tissue;
 }
 
-void Anatomy::TextureFine(const Vec3& lps, double& fibre, double& septum) const {
-  TextureCache cache;
-  TextureFine(lps, fibre, septum, cache);
-}
-
-double Anatomy::TextureMedium(const Vec3& lps) const {
-  TextureCache cache;
-  return TextureMedium(lps, cache);
-}
-
-void Anatomy::TextureCoarse(const Vec3& lps, double& gate, double& hetero) const {
-  TextureCache cache;
-  TextureCoarse(lps, gate, hetero, cache);
-}
-
-void Anatomy::TextureFine(const Vec3& lps, double& fibre, double& septum,
-                          TextureCache& cache) const {
+// Muscle fibre bundles run mostly cranio-caudally; fat septa are a zero set of noise.
+double Anatomy::TextureFibre(const Vec3& lps, TextureCache& cache) const {
   const Vec3 b = ToBody(lps);
-  // Muscle fibre bundles run mostly cranio-caudally; fat septa are a zero set of noise.
-  fibre = GradientNoise(seed_ ^ 0x11, b.x / 1.6, b.y / 1.6, b.z / 10.0, cache.cells[0]);
+  return GradientNoise(seed_ ^ 0x11, b.x / 1.6, b.y / 1.6, b.z / 10.0, cache.cells[0]);
+}
+
+double Anatomy::TextureSeptum(const Vec3& lps, TextureCache& cache) const {
+  const Vec3 b = ToBody(lps);
   const double n2 = GradientNoise(seed_ ^ 0x21, b.x / 16.0, b.y / 16.0, b.z / 24.0, cache.cells[1]);
-  septum = std::max(0.0, 1.0 - std::fabs(n2) / 0.035);
+  return std::max(0.0, 1.0 - std::fabs(n2) / 0.035);
 }
 
 double Anatomy::TextureMedium(const Vec3& lps, TextureCache& cache) const {

@@ -496,14 +496,12 @@ class Anatomy {
 
   // Texture fields for intensity modulation, at three scales: fine (muscle fibre bundles,
   // fat septa), medium (fatty streaks in muscle) and coarse (septa density, heterogeneity).
-  void TextureFine(const Vec3& lps, double& fibre, double& septum) const;
-  double TextureMedium(const Vec3& lps) const;
-  void TextureCoarse(const Vec3& lps, double& gate, double& hetero) const;
-  // The same with lattice caches (for points visited in raster order).
+  // The cache keeps the lattice cell of the last point (for points visited in raster order).
   struct TextureCache {
     NoiseCell cells[2];
   };
-  void TextureFine(const Vec3& lps, double& fibre, double& septum, TextureCache& cache) const;
+  double TextureFibre(const Vec3& lps, TextureCache& cache) const;
+  double TextureSeptum(const Vec3& lps, TextureCache& cache) const;
   double TextureMedium(const Vec3& lps, TextureCache& cache) const;
   void TextureCoarse(const Vec3& lps, double& gate, double& hetero, TextureCache& cache) const;
 

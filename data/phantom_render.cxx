@@ -164,56 +164,86 @@ void SampleLabels(const Anatomy& anatomy, const Plane& plane, const std::vector<
   }
 }
 
-void SampleTexture(const Anatomy& anatomy, const Plane& plane, PlaneTexture& t) {
+void SampleTexture(const Anatomy& anatomy, const Plane& plane, const std::vector<PixelMix>& mix,
+                   PlaneTexture& t) {
   const int nx = plane.nx, ny = plane.ny;
   const std::size_t n = static_cast<std::size_t>(nx) * ny;
   t.width = nx;
   t.height = ny;
-  t.muscleFat.resize(n);
-  t.septa.resize(n);
+  t.muscleFat.assign(n, 0.0f);
+  t.septa.assign(n, 0.0f);
   t.hetero.resize(n);
-  // Medium and coarse fields on sub-sampled grids, interpolated bilinearly.
+  // Which fields each pixel uses (SimulateSlice): muscle fat where a muscle is in the mix, septa
+  // where fat or marrow is; the heterogeneity everywhere. The others are left at 0, unused.
+  std::vector<std::uint8_t> needs(n, 0);  // 1 muscle fat, 2 septa
+  for (std::size_t k = 0; k < n; ++k) {
+    const PixelMix& m = mix[k];
+    for (int c = 0; c < 4 && m.w[c] > 0; ++c) {
+      const Tissue tissue = static_cast<Tissue>(m.id[c]);
+      if (IsMuscle(tissue)) needs[k] |= 1;
+      if (IsFatty(tissue) || tissue == kMarrow || tissue == kIschiumMarrow) needs[k] |= 2;
+    }
+  }
+  // Medium and coarse fields on sub-sampled grids, interpolated bilinearly; a grid node is
+  // evaluated only if a pixel that needs its field interpolates from it (need 0: every pixel).
   const Vec3 normal = plane.Normal();
   Anatomy::TextureCache cache;
-  auto grid = [&](int step, auto&& eval) {
-    const int gx = nx / step + 2, gy = ny / step + 2;
-    std::vector<std::array<float, 2>> g(static_cast<std::size_t>(gx) * gy);
+  struct Grid {
+    int step, width;
+    std::vector<std::array<float, 2>> values;
+  };
+  auto grid = [&](int step, std::uint8_t need, auto&& eval) {
+    Grid g{step, nx / step + 2, {}};
+    const int gy = ny / step + 2;
+    g.values.assign(static_cast<std::size_t>(g.width) * gy, {0.f, 0.f});
+    std::vector<std::uint8_t> used(g.values.size(), 0);
+    for (int j = 0; j < ny; ++j)
+      for (int i = 0; i < nx; ++i) {
+        if (need && !(needs[static_cast<std::size_t>(j) * nx + i] & need)) continue;
+        const std::size_t g0 = static_cast<std::size_t>(j / step) * g.width + i / step;
+        used[g0] = used[g0 + 1] = used[g0 + g.width] = used[g0 + g.width + 1] = 1;
+      }
     cache = {};
     for (int j = 0; j < gy; ++j)
-      for (int i = 0; i < gx; ++i)
-        g[static_cast<std::size_t>(j) * gx + i] = eval(plane.At(i * step, j * step, 0, normal));
-    return std::make_pair(gx, g);
+      for (int i = 0; i < g.width; ++i) {
+        const std::size_t k = static_cast<std::size_t>(j) * g.width + i;
+        if (used[k]) g.values[k] = eval(plane.At(i * step, j * step, 0, normal));
+      }
+    return g;
   };
-  const auto medium = grid(2, [&](const Vec3& p) {
+  const Grid medium = grid(2, 1, [&](const Vec3& p) {
     return std::array<float, 2>{static_cast<float>(anatomy.TextureMedium(p, cache)), 0.f};
   });
-  const auto coarse = grid(6, [&](const Vec3& p) {
+  const Grid coarse = grid(6, 0, [&](const Vec3& p) {
     double a, b;
     anatomy.TextureCoarse(p, a, b, cache);
     return std::array<float, 2>{static_cast<float>(a), static_cast<float>(b)};
   });
-  cache = {};
-  auto interp = [](const std::pair<int, std::vector<std::array<float, 2>>>& g, int step, int i,
-                   int j, int c) {
-    const int i0 = i / step, j0 = j / step, w = g.first;
+  auto interp = [](const Grid& g, int i, int j, int c) {
+    const int step = g.step, i0 = i / step, j0 = j / step, w = g.width;
     const float fx = static_cast<float>(i - i0 * step) / step,
                 fy = static_cast<float>(j - j0 * step) / step;
-    const auto& v = g.second;
+    const auto& v = g.values;
     const float a = v[j0 * w + i0][c], b = v[j0 * w + i0 + 1][c], cc = v[(j0 + 1) * w + i0][c],
                 d = v[(j0 + 1) * w + i0 + 1][c];
     return (a * (1 - fx) + b * fx) * (1 - fy) + (cc * (1 - fx) + d * fx) * fy;
   };
+  cache = {};
   for (int j = 0; j < ny; ++j) {
     for (int i = 0; i < nx; ++i) {
-      double fibre, septum;
-      anatomy.TextureFine(plane.At(i, j, 0, normal), fibre, septum, cache);
-      const float streak = interp(medium, 2, i, j, 0), gate = interp(coarse, 6, i, j, 0);
       const std::size_t k = static_cast<std::size_t>(j) * nx + i;
-      t.muscleFat[k] =
-          std::clamp(static_cast<float>(0.04 + 0.16 * fibre) + 0.4f * streak * streak, 0.0f, 0.6f);
-      const float sp = static_cast<float>(septum) * gate;
-      t.septa[k] = 0.7f * sp * sp;
-      t.hetero[k] = interp(coarse, 6, i, j, 1);
+      if (needs[k] & 1) {
+        const double fibre = anatomy.TextureFibre(plane.At(i, j, 0, normal), cache);
+        const float streak = interp(medium, i, j, 0);
+        t.muscleFat[k] = std::clamp(
+            static_cast<float>(0.04 + 0.16 * fibre) + 0.4f * streak * streak, 0.0f, 0.6f);
+      }
+      if (needs[k] & 2) {
+        const double septum = anatomy.TextureSeptum(plane.At(i, j, 0, normal), cache);
+        const float sp = static_cast<float>(septum) * interp(coarse, i, j, 0);
+        t.septa[k] = 0.7f * sp * sp;
+      }
+      t.hetero[k] = interp(coarse, i, j, 1);
     }
   }
 }

@@ -58,12 +58,14 @@ struct CoilModel {
   double Gain(const Vec3& p) const;
 };
 
-// Tissue texture fields of one plane per pixel (shared by the series of that plane).
+// Tissue texture fields of one plane per pixel (shared by the series of that plane), evaluated
+// only where the pixel's tissue mix uses them (0 elsewhere).
 struct PlaneTexture {
   int width = 0, height = 0;
   std::vector<float> muscleFat, septa, hetero;
 };
-void SampleTexture(const Anatomy& anatomy, const Plane& plane, PlaneTexture& texture);
+void SampleTexture(const Anatomy& anatomy, const Plane& plane, const std::vector<PixelMix>& mix,
+                   PlaneTexture& texture);
 
 // Simulates one slice: magnitude image (float, arbitrary units) of plane.nx * plane.ny.
 // `isocentre` drives the off-centre fat-saturation loss.

@@ -863,7 +863,7 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
         const int through = plane.thickness > 5.5 ? 5 : 3;
         SampleTissues(anatomy, plane, p.kind == PhantomSeries::Localizer ? 1 : sub, through, mix);
         PlaneTexture texture;
-        SampleTexture(anatomy, plane, texture);
+        SampleTexture(anatomy, plane, mix, texture);
         for (SeriesPlan* m : members[task.plan]) {
           const std::uint64_t noiseSeed =
               HashCombine(HashCombine(seed, 0x0153 + m->seriesNumber), k);
