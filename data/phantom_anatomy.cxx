@@ -114,6 +114,11 @@ Anatomy::Anatomy(std::uint64_t seed, const PhantomOptions& options) : seed_(seed
   outlineHarmonics_[6] = -1;
   fatPhaseSines_ = PhaseSines(fatHarmonics_);
   outlinePhaseSines_ = PhaseSines(outlineHarmonics_);
+  for (int k = 0; k < 4; ++k) {
+    outlineTurn_ += (k + 2) * std::fabs(outlineHarmonics_[k]);
+    fatTurn_ += (k + 2) * std::fabs(fatHarmonics_[k]);
+  }
+  fatTurn_ = fatBase_ * (0.5 + 0.12 * fatTurn_);  // FatThickness: posterior term and harmonics
 
   const double sc = scale_ * bulk_, f = fatBase_;
   auto oa = [&](double aE) { return aE * sc + 0.8 * f; };
@@ -720,12 +725,22 @@ void Anatomy::BuildMuscles(Side& s, Rng& rng) {
 }
 
 // ---------------------------------------------------------------------------------------------
-double Anatomy::BodySdf(const Vec3& b) const {
+double Anatomy::BodySdf(const Vec3& b) const { return CarveCleft(b, BodyOutline(b)); }
+
+double Anatomy::BodyOutline(const Vec3& b, OutlineParts* parts) const {
   const Vec3 q{std::fabs(b.x), b.y, b.z};
-  double f = pelvis_.Sdf(b);
-  if (SqrtBelow(thigh_.BoundDistance2(q), f + 30)) f = SmoothMin(f, thigh_.Sdf(q), 30);
+  const double pelvis = pelvis_.Sdf(b);
+  const double thighBox2 = thigh_.BoundDistance2(q);
+  const bool thigh = SqrtBelow(thighBox2, pelvis + 30);
+  const double f = thigh ? SmoothMin(pelvis, thigh_.Sdf(q), 30) : pelvis;
   // Individual shape: smooth bumps and flattening of the outline (a few mm).
-  f -= Harmonics(outlineHarmonics_, outlinePhaseSines_, b.x, b.y + 20, std::hypot(b.x, b.y + 20));
+  const double harmonics =
+      Harmonics(outlineHarmonics_, outlinePhaseSines_, b.x, b.y + 20, std::hypot(b.x, b.y + 20));
+  if (parts) *parts = {pelvis, f, harmonics, thighBox2, thigh};
+  return f - harmonics;
+}
+
+double Anatomy::CarveCleft(const Vec3& b, double f) const {
   if (SqrtBelow(cleft_.BoundDistance2(b), std::fabs(f) + 12))
     f = -SmoothMin(-f, cleft_.Sdf(b), 8);
   return f;
@@ -740,6 +755,60 @@ double Anatomy::FatThickness(const Vec3& b) const {
   const double h = Harmonics(fatHarmonics_, fatPhaseSines_, b.x - cx, b.y - cy, hyp);
   const double zf = b.z < -60 ? 0.8 : 1.0;
   return std::max(3.0, fatBase_ * zf * (0.72 + 0.5 * post + 0.12 * h));
+}
+
+// What a point inside the envelope tells about the outline near it. Along a path of length d
+// from b, as long as it stays within the radius:
+//  - the tube distances of BodyOutline change by <= 1.5 d + 10^4 d / r2^2 (first-order ellipse
+//    estimates, aspect ratio < 2, whose slope grows towards the section centre; r2 is the
+//    distance to the pelvis section centre, at least half its value at b on the path),
+//  - its harmonics by <= outlineTurn_ d / r1 (angle about (0, -20); r1 likewise),
+//  - the fat thickness by <= 1.25 fatTurn_ d / r2 (angle about the pelvis section centre, which
+//    moves by <= 0.25 mm per mm of z) if the path crosses no level where it jumps (z = -60 and
+//    the ends of the pelvis tube).
+// BodyOutline blends the thigh in only where its box is nearer than pelvis + 30 (deeper in the
+// pelvis it is left out, a step of the depth): where it is blended in, the hint either keeps
+// within the distance where it stays blended in, or takes the depth without it (a lower bound,
+// as the blend only deepens). The gluteal cleft is not in the hint: its first-order distance is
+// far from Lipschitz (a thin slot), OutlineMargin evaluates it where it may matter.
+Anatomy::OutlineHint Anatomy::MakeOutlineHint(const Vec3& b, const OutlineParts& parts,
+                                              double fat) const {
+  OutlineHint h;
+  const double r1 = std::hypot(b.x, b.y + 20);
+  double cy = 0;
+  pelvis_.SectionCentreY(b.z, cy);
+  const double r2 = std::hypot(b.x, b.y - cy);
+  const double tubeSlope = 1.5 + 4e4 / (r2 * r2);
+  h.body = b;
+  h.fat = fat;
+  h.depthSlope = tubeSlope + 2 * outlineTurn_ / r1;
+  h.fatSlope = 2.5 * fatTurn_ / r2;
+  h.radius = std::max(0.0, Min(0.5 * r1, 0.5 * r2, std::fabs(b.z + 60),
+                               std::fabs(b.z - pelvis_.zMin()), std::fabs(b.z - pelvis_.zMax())));
+  h.depth = -(parts.pelvis - parts.harmonics);
+  if (parts.thigh) {
+    // The thigh stays blended in while its box distance (slope 1) stays below pelvis + 30.
+    const double keep = (parts.pelvis + 30 - std::sqrt(parts.thighBox2)) / (tubeSlope + 1);
+    if (keep >= 0.5 * h.radius) {
+      h.depth = -(parts.tubes - parts.harmonics);
+      h.radius = std::min(h.radius, keep);
+    }
+  }
+  return h;
+}
+
+double Anatomy::OutlineMargin(const OutlineHint& h, const Vec3& b) const {
+  const Vec3 v = b - h.body;
+  const double d2 = Dot(v, v);
+  if (!(d2 <= h.radius * h.radius)) return -1;
+  const double d = std::sqrt(d2);
+  const double low = h.depth - h.depthSlope * d, high = h.depth + h.depthSlope * d;
+  if (low <= 0) return -1;
+  // CarveCleft makes the depth -SmoothMin(depth, cleft, 8) >= min(depth, cleft) - 2, and only
+  // where the cleft's box is nearer than |outline| + 12 (<= high + 12).
+  double depth = low;
+  if (SqrtBelow(cleft_.BoundDistance2(b), high + 12)) depth = std::min(low, cleft_.Sdf(b)) - 2;
+  return depth - skin_ - (h.fat + h.fatSlope * d);
 }
 
 namespace {
@@ -1052,25 +1121,38 @@ bool Anatomy::ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& 
   return inBowel;
 }
 
-Tissue Anatomy::Classify(const Vec3& lps, double* distance, double stop) const {
+Tissue Anatomy::Classify(const Vec3& lps, double* distance, double stop,
+                         OutlineHint* outline) const {
   const Vec3 b = ToBody(lps);
-  const double fb = BodySdf(b);
-  double dist = std::fabs(fb);
   Tissue tissue = kAir;
-  if (fb > 0) {
-    *distance = fb;
-    return kAir;
+  double dist;
+  bool inEnvelope = true;
+  // Inside the envelope the outline's distance terms below are min(depth, depth - skin,
+  // 0.8 (depth - skin - fat)) = 0.8 margin; a hint's lower bound of the margin will do.
+  const double known = outline && outline->radius > 0 ? 0.8 * OutlineMargin(*outline, b) : -1;
+  if (known > std::max(stop, 0.0)) {
+    dist = known;
+  } else {
+    OutlineParts parts;
+    const double fb = CarveCleft(b, BodyOutline(b, &parts));
+    dist = std::fabs(fb);
+    if (outline) outline->radius = 0;
+    if (fb > 0) {
+      *distance = fb;
+      return kAir;
+    }
+    const double depth = -fb;
+    if (depth < skin_) {
+      *distance = std::min(dist, skin_ - depth);
+      return kSkin;
+    }
+    dist = std::min(dist, depth - skin_);
+    const double fat = FatThickness(b);
+    inEnvelope = depth > skin_ + fat;
+    // The fat thickness varies smoothly with the angle: keep a margin for its slope.
+    dist = std::min(dist, std::fabs(depth - skin_ - fat) * 0.8);
+    if (outline && inEnvelope) *outline = MakeOutlineHint(b, parts, fat);
   }
-  const double depth = -fb;
-  if (depth < skin_) {
-    *distance = std::min(dist, skin_ - depth);
-    return kSkin;
-  }
-  dist = std::min(dist, depth - skin_);
-  const double fat = FatThickness(b);
-  const bool inEnvelope = depth > skin_ + fat;
-  // The fat thickness varies smoothly with the angle: keep a margin for its slope.
-  dist = std::min(dist, std::fabs(depth - skin_ - fat) * 0.8);
   const int sideIndex = b.x >= 0 ? 1 : 0;
   const Side& s = sides_[sideIndex];
   const Vec3 q{std::fabs(b.x), b.y, b.z};

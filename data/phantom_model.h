@@ -492,7 +492,22 @@ class Anatomy {
   // the distance is a running minimum, so once it falls to `stop` or below the answer is
   // known and Classify returns at once, with that (larger than final, but <= stop) distance
   // and an unspecified tissue. Results with a distance > stop are exactly those of stop < 0.
-  Tissue Classify(const Vec3& lps, double* distance, double stop = -1) const;
+  //
+  // `outline` (optional) carries what an earlier classification nearby found about the body
+  // outline: when it proves that p lies inside the envelope (below skin and subcutaneous fat)
+  // with a distance bound above `stop`, the outline is not evaluated (the distance may then be
+  // smaller than without the hint, the tissue is the same). Otherwise the outline is evaluated
+  // and the hint replaced by what it found at p.
+  struct OutlineHint {
+    Vec3 body;              // where it was found (body frame)
+    double depth = 0;       // a lower bound of -BodyOutline there
+    double fat = 0;         // FatThickness there
+    double depthSlope = 0;  // bounds of their change per mm from `body`...
+    double fatSlope = 0;
+    double radius = 0;      // ...within this distance (0: no hint)
+  };
+  Tissue Classify(const Vec3& lps, double* distance, double stop = -1,
+                  OutlineHint* outline = nullptr) const;
 
   // Texture fields for intensity modulation, at three scales: fine (muscle fibre bundles,
   // fat septa), medium (fatty streaks in muscle) and coarse (septa density, heterogeneity).
@@ -531,9 +546,23 @@ class Anatomy {
   double HipBoneSdf(const Side& s, const Vec3& q, bool* ischium) const;
 
  private:
-  double BodySdf(const Vec3& b) const;
+  double BodySdf(const Vec3& b) const;  // CarveCleft(b, BodyOutline(b))
+  // The outline before the gluteal cleft is carved, optionally with its parts: the pelvis tube
+  // distance, that blended with the thigh, the harmonics (subtracted), the squared thigh box
+  // distance and whether the thigh is blended in.
+  struct OutlineParts {
+    double pelvis = 0, tubes = 0, harmonics = 0, thighBox2 = 0;
+    bool thigh = false;
+  };
+  double BodyOutline(const Vec3& b, OutlineParts* parts = nullptr) const;
+  double CarveCleft(const Vec3& b, double outline) const;
   double PosteriorY(double x, double z) const;
   double FatThickness(const Vec3& b) const;
+  // The outline hint at b (inside the envelope) from the parts of BodyOutline(b) and
+  // FatThickness(b), and a lower bound of depth - skin - fat at a point b near the hint's
+  // (<= 0: proves nothing).
+  OutlineHint MakeOutlineHint(const Vec3& b, const OutlineParts& parts, double fat) const;
+  double OutlineMargin(const OutlineHint& hint, const Vec3& b) const;
   double FemurSdf(const Side& s, const Vec3& q, double* cortex) const;
   bool ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double stop, double& dist,
                     Tissue& tissue) const;
@@ -552,6 +581,9 @@ class Anatomy {
   std::array<double, 8> fatHarmonics_{};
   std::array<double, 8> outlineHarmonics_{};
   std::array<double, 4> fatPhaseSines_{}, outlinePhaseSines_{};
+  // Bounds of the angular derivatives of the outline harmonics and of the fat thickness (mm
+  // per radian), for OutlineHint.
+  double outlineTurn_ = 0, fatTurn_ = 0;
   Side sides_[2];
   // Shared skeleton means (sides jitter around them).
   double base_[16]{};

@@ -72,7 +72,8 @@ struct Sampler {
     }
   }
 
-  void Block(int a0, int b0, int size) {
+  // `outline`: the body outline hint of the nearest enclosing block that evaluated it.
+  void Block(int a0, int b0, int size, Anatomy::OutlineHint outline = {}) {
     const int na = plane.nx * m, nb = plane.ny * m;
     if (a0 >= na || b0 >= nb) return;
     // Centre of the block in continuous sub-sample coordinates; sub-sample i spans [i, i+1).
@@ -83,17 +84,18 @@ struct Sampler {
     // stop as soon as it knows that the distance is too small for that.
     const double reach = kSafety * 0.5 * (size - 1) / m * diagonal;
     double dist = 0;
-    const Tissue tissue = anatomy.Classify(Position(ac, bc), &dist, size == 1 ? -1.0 : reach);
+    const Tissue tissue =
+        anatomy.Classify(Position(ac, bc), &dist, size == 1 ? -1.0 : reach, &outline);
     ++evaluations;
     if (size == 1 || dist > reach) {
       Fill(a0, b0, size, tissue);
       return;
     }
     const int h = size / 2;
-    Block(a0, b0, h);
-    Block(a0 + h, b0, h);
-    Block(a0, b0 + h, h);
-    Block(a0 + h, b0 + h, h);
+    Block(a0, b0, h, outline);
+    Block(a0 + h, b0, h, outline);
+    Block(a0, b0 + h, h, outline);
+    Block(a0 + h, b0 + h, h, outline);
   }
 
   Vec3 Position(double ac, double bc) const {
