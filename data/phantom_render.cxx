@@ -135,8 +135,9 @@ std::size_t SampleTissues(const Anatomy& anatomy, const Plane& plane, int inPlan
   return evaluations;
 }
 
-void SampleLabels(const Anatomy& anatomy, const Plane& plane, const std::vector<Box>& boxes,
-                  std::vector<std::uint16_t>& labels) {
+std::size_t SampleLabels(const Anatomy& anatomy, const Plane& plane, const std::vector<Box>& boxes,
+                         std::vector<std::uint16_t>& labels) {
+  std::size_t evaluations = 0;
   labels.assign(static_cast<std::size_t>(plane.nx) * plane.ny, 0);
   const Vec3 n = plane.Normal();
   for (const Box& box : boxes) {
@@ -163,7 +164,9 @@ void SampleLabels(const Anatomy& anatomy, const Plane& plane, const std::vector<
     if (i0 >= i1 || j0 >= j1) continue;
     Sampler sampler(anatomy, plane, 1, 0.0, 1.0f, nullptr, &labels);
     sampler.Run(i0, j0, i1, j1);
+    evaluations += sampler.evaluations;
   }
+  return evaluations;
 }
 
 void SampleTexture(const Anatomy& anatomy, const Plane& plane, const std::vector<PixelMix>& mix,

@@ -74,9 +74,9 @@ void SimulateSlice(const Plane& plane, const std::vector<PixelMix>& mix,
                    const Vec3& isocentre, std::uint64_t noiseSeed, std::vector<float>& out);
 
 // Labels (phantom::LabelOf) at the pixel centres; only the given boxes (LPS) are evaluated,
-// everything else is background.
-void SampleLabels(const Anatomy& anatomy, const Plane& plane, const std::vector<Box>& boxes,
-                  std::vector<std::uint16_t>& labels);
+// everything else is background. Returns the number of anatomy evaluations.
+std::size_t SampleLabels(const Anatomy& anatomy, const Plane& plane, const std::vector<Box>& boxes,
+                         std::vector<std::uint16_t>& labels);
 
 // Signal of a tissue (no bias, no texture) for a sequence, with fat fully present.
 double TissueSignal(Tissue t, const Sequence& sequence, double fatFactor);

@@ -170,11 +170,14 @@ std::string FormatDs3(const Vec3& v) {
 class StageTimer {
  public:
   StageTimer() : enabled_(std::getenv("ISCHIA_PHANTOM_TIMING") != nullptr) { Reset(); }
-  void Lap(const char* stage) {
+  // `evaluations`: anatomy classifications of the stage, printed if not 0.
+  void Lap(const char* stage, std::size_t evaluations = 0) {
     if (!enabled_) return;
     const double wall = Wall(), cpu = Cpu();
-    std::fprintf(stderr, "phantom stage %-10s wall %7.3f s  cpu %7.3f s\n", stage, wall - wall_,
+    std::fprintf(stderr, "phantom stage %-10s wall %7.3f s  cpu %7.3f s", stage, wall - wall_,
                  cpu - cpu_);
+    if (evaluations) std::fprintf(stderr, "  %zu classifications", evaluations);
+    std::fprintf(stderr, "\n");
     wall_ = wall;
     cpu_ = cpu;
   }
@@ -852,6 +855,7 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
     for (std::size_t d = 0; d <= 50; ++d) tasks.push_back({Task::kSection, i, d});
   }
   const int sub = options.supersampling;
+  std::atomic<std::size_t> evaluations{0};  // for the stage timer
   ParallelTasks(tasks.size(), [&](std::size_t t) {
     const Task& task = tasks[t];
     switch (task.kind) {
@@ -861,7 +865,8 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
         std::vector<PixelMix> mix;
         const Plane& plane = p.planes[k];
         const int through = plane.thickness > 5.5 ? 5 : 3;
-        SampleTissues(anatomy, plane, p.kind == PhantomSeries::Localizer ? 1 : sub, through, mix);
+        evaluations += SampleTissues(anatomy, plane, p.kind == PhantomSeries::Localizer ? 1 : sub,
+                                     through, mix);
         PlaneTexture texture;
         SampleTexture(anatomy, plane, mix, texture);
         for (SeriesPlan* m : members[task.plan]) {
@@ -883,7 +888,7 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
       }
       case Task::kLabels: {
         std::vector<std::uint16_t> slice;
-        SampleLabels(anatomy, fluid.planes[task.index], labelBoxes, slice);
+        evaluations += SampleLabels(anatomy, fluid.planes[task.index], labelBoxes, slice);
         std::copy(slice.begin(), slice.end(), labelBuffer + task.index * labelSliceSize);
         break;
       }
@@ -899,7 +904,7 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
     }
   });
 
-  timer.Lap("render");  // with the label map, the numerical truth and the DICOM files
+  timer.Lap("render", evaluations);  // with the label map, the numerical truth and the DICOM files
 
   // Truth of the series (their DICOM files are written).
   PhantomStudyTruth truth;
