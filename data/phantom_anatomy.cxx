@@ -68,13 +68,16 @@ void TaperEnds(std::vector<TubeKey>& keys) {
   }
 }
 
+// |(x, y)| (the hot paths need no std::hypot overflow protection: coordinates are mm).
+inline double Radius(double x, double y) { return std::sqrt(x * x + y * y); }
+
 // sum_k h[k] cos((k + 2) theta + phase_k) for the direction (x, y) without trigonometry calls;
 // h[4 + k] = cos(phase_k) in [-1, 1], phase_k in [0, pi]; sinPhase[k] = sin(phase_k) (see
-// PhaseSines); r = std::hypot(x, y).
+// PhaseSines); r = |(x, y)|.
 double Harmonics(const std::array<double, 8>& h, const std::array<double, 4>& sinPhase, double x,
                  double y, double r) {
   if (r < 1e-9) return 0;
-  const double c1 = x / r, s1 = y / r;
+  const double ir = 1 / r, c1 = x * ir, s1 = y * ir;
   double ck = c1 * c1 - s1 * s1, sk = 2 * s1 * c1;  // k = 2
   double sum = 0;
   for (int k = 0; k < 4; ++k) {
@@ -735,7 +738,7 @@ double Anatomy::BodyOutline(const Vec3& b, OutlineParts* parts) const {
   const double f = thigh ? SmoothMin(pelvis, thigh_.Sdf(q), 30) : pelvis;
   // Individual shape: smooth bumps and flattening of the outline (a few mm).
   const double harmonics =
-      Harmonics(outlineHarmonics_, outlinePhaseSines_, b.x, b.y + 20, std::hypot(b.x, b.y + 20));
+      Harmonics(outlineHarmonics_, outlinePhaseSines_, b.x, b.y + 20, Radius(b.x, b.y + 20));
   if (parts) *parts = {pelvis, f, harmonics, thighBox2, thigh};
   return f - harmonics;
 }
@@ -749,7 +752,7 @@ double Anatomy::CarveCleft(const Vec3& b, double f) const {
 double Anatomy::FatThickness(const Vec3& b) const {
   double cx = 0, cy = 0;
   pelvis_.SectionCentreY(b.z, cy);
-  const double hyp = std::hypot(b.x - cx, b.y - cy);
+  const double hyp = Radius(b.x - cx, b.y - cy);
   const double r = std::max(hyp, 1e-9);
   const double post = std::max(0.0, (b.y - cy) / r);
   const double h = Harmonics(fatHarmonics_, fatPhaseSines_, b.x - cx, b.y - cy, hyp);
@@ -774,10 +777,10 @@ double Anatomy::FatThickness(const Vec3& b) const {
 Anatomy::OutlineHint Anatomy::MakeOutlineHint(const Vec3& b, const OutlineParts& parts,
                                               double fat) const {
   OutlineHint h;
-  const double r1 = std::hypot(b.x, b.y + 20);
+  const double r1 = Radius(b.x, b.y + 20);
   double cy = 0;
   pelvis_.SectionCentreY(b.z, cy);
-  const double r2 = std::hypot(b.x, b.y - cy);
+  const double r2 = Radius(b.x, b.y - cy);
   const double tubeSlope = 1.5 + 4e4 / (r2 * r2);
   h.body = b;
   h.fat = fat;

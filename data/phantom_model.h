@@ -240,14 +240,16 @@ inline double SmoothMin(double a, double b, double k) {
 // ---------------------------------------------------------------------------------------------
 // Hot shape functions, inline (the sampler calls them tens of millions of times per study).
 
-// First-order distance to an ellipse boundary in scaled coordinates (iq's estimate).
-inline double EllipseDistance(double u, double v, double a, double b) {
-  const double qa = u / a, qb = v / b;
+// First-order distance to an ellipse boundary in scaled coordinates (iq's estimate), divided
+// by `scale` (> 0); ia = 1 / a, ib = 1 / b (multiplications instead of divisions).
+inline double EllipseDistance(double u, double v, double a, double b, double ia, double ib,
+                              double scale = 1) {
+  const double qa = u * ia, qb = v * ib;
   const double k0 = std::sqrt(qa * qa + qb * qb);
-  const double ga = u / (a * a), gb = v / (b * b);
+  const double ga = qa * ia, gb = qb * ib;
   const double k1 = std::sqrt(ga * ga + gb * gb);
-  if (k1 < 1e-12) return -std::min(a, b);
-  return k0 * (k0 - 1.0) / k1;
+  if (k1 < 1e-12) return -std::min(a, b) / scale;
+  return k0 * (k0 - 1.0) / (k1 * scale);
 }
 
 inline void ZTube::Lookup(double z, Row& row) const {
@@ -301,9 +303,10 @@ inline double ZTube::Sdf(const Vec3& p, const Row& k) const {
   const double c = k.cosA, s = k.sinA;
   const double dx = p.x - k.cx, dy = p.y - k.cy;
   const double u = dx * c + dy * s;
+  const double ia = 1 / k.a, ib = 1 / k.b;
   double v = -dx * s + dy * c;
-  v += k.bend * u * u / k.a;
-  const double fs = EllipseDistance(u, v, k.a, k.b) / k.lipschitz;
+  v += k.bend * u * u * ia;
+  const double fs = EllipseDistance(u, v, k.a, k.b, ia, ib, k.lipschitz);
   const double dz = std::max(zMin_ - p.z, p.z - zMax_);
   if (dz > 0) return fs > 0 ? std::sqrt(fs * fs + dz * dz) : dz;
   return std::max(fs, dz);
@@ -318,24 +321,29 @@ inline bool ZTube::Inside(const Vec3& p, const Row& k) const {
   const double c = k.cosA, s = k.sinA;
   const double dx = p.x - k.cx, dy = p.y - k.cy;
   const double u = dx * c + dy * s;
+  const double ia = 1 / k.a, ib = 1 / k.b;
   double v = -dx * s + dy * c;
-  v += k.bend * u * u / k.a;
-  const double qa = u / k.a, qb = v / k.b;
+  v += k.bend * u * u * ia;
+  const double qa = u * ia, qb = v * ib;
   const double qq = qa * qa + qb * qb;
   if (!(qq < 1)) return false;  // then k0 = sqrt(qq) >= 1
   const double k0 = std::sqrt(qq);
   if (!(k0 < 1)) return false;
   if (k0 > 0) return true;
-  const double ga = u / (k.a * k.a), gb = v / (k.b * k.b);
+  const double ga = qa * ia, gb = qb * ib;
   return std::sqrt(ga * ga + gb * gb) < 1e-12;
 }
 
 inline double Ellipsoid::Sdf(const Vec3& p) const {
-  const Vec3 q = rotation.Transposed() * (p - centre);
-  const double k0 = std::sqrt(q.x * q.x / (radii.x * radii.x) + q.y * q.y / (radii.y * radii.y) +
-                              q.z * q.z / (radii.z * radii.z));
-  const double gx = q.x / (radii.x * radii.x), gy = q.y / (radii.y * radii.y),
-               gz = q.z / (radii.z * radii.z);
+  // q = rotation^T (p - centre)
+  const Vec3 d = p - centre;
+  const auto& m = rotation.m;
+  const Vec3 q{m[0] * d.x + m[3] * d.y + m[6] * d.z, m[1] * d.x + m[4] * d.y + m[7] * d.z,
+               m[2] * d.x + m[5] * d.y + m[8] * d.z};
+  const double ix = 1 / radii.x, iy = 1 / radii.y, iz = 1 / radii.z;
+  const double qx = q.x * ix, qy = q.y * iy, qz = q.z * iz;
+  const double k0 = std::sqrt(qx * qx + qy * qy + qz * qz);
+  const double gx = qx * ix, gy = qy * iy, gz = qz * iz;
   const double k1 = std::sqrt(gx * gx + gy * gy + gz * gz);
   if (k1 < 1e-12) return -Min(radii.x, radii.y, radii.z);
   return k0 * (k0 - 1.0) / k1;
