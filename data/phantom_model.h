@@ -137,8 +137,8 @@ enum Tissue : std::uint8_t {
   kTissueCount
 };
 std::uint16_t LabelOf(Tissue t);
-bool IsMuscle(Tissue t);
-bool IsFatty(Tissue t);
+inline bool IsMuscle(Tissue t) { return t >= kMuscleGluteal && t <= kMuscleOther; }
+inline bool IsFatty(Tissue t) { return t == kSubcutaneousFat || t == kFat; }
 
 // MR properties of one tissue at a field strength: a water pool and a fat fraction.
 struct TissueMr {

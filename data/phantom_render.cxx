@@ -323,33 +323,33 @@ void Convolve(std::vector<float>& img, int nx, int ny, const std::vector<double>
   if (r == 0 || (h.size() == 1)) return;
   tmp.resize(img.size());
   if (alongRows) {
-    // Each output sums its taps in the order k = -r..r from 0 (in double), as a plain loop
-    // with clamped indices would; the interior runs tap by tap over the whole row so that
-    // the compiler vectorises it across outputs (the same operations per output).
-    std::vector<double> acc(static_cast<std::size_t>(nx));
+    // Each output sums its taps in the order k = -r..r from 0, as a plain loop with clamped
+    // indices would; the interior runs tap by tap over the whole row so that the compiler
+    // vectorises it across outputs (the same operations per output).
+    std::vector<float> acc(static_cast<std::size_t>(nx));
     const int i0 = std::min(r, nx), i1 = std::max(i0, nx - r);  // interior [i0, i1)
     for (int j = 0; j < ny; ++j) {
       const float* src = &img[static_cast<std::size_t>(j) * nx];
       float* dst = &tmp[static_cast<std::size_t>(j) * nx];
       auto edge = [&](int i) {
-        double s = 0;
+        float s = 0;
         for (int k = -r; k <= r; ++k) {
           const int ii = std::clamp(i + k, 0, nx - 1);
-          s += h[k + r] * src[ii];
+          s += static_cast<float>(h[k + r]) * src[ii];
         }
-        dst[i] = static_cast<float>(s);
+        dst[i] = s;
       };
       for (int i = 0; i < i0; ++i) edge(i);
       for (int i = i1; i < nx; ++i) edge(i);
       if (i1 > i0) {
-        double* a = acc.data();
+        float* a = acc.data();
         for (int i = i0; i < i1; ++i) a[i] = 0;
         for (int k = -r; k <= r; ++k) {
-          const double w = h[k + r];
+          const float w = static_cast<float>(h[k + r]);
           const float* s = src + k;
           for (int i = i0; i < i1; ++i) a[i] += w * s[i];
         }
-        for (int i = i0; i < i1; ++i) dst[i] = static_cast<float>(a[i]);
+        for (int i = i0; i < i1; ++i) dst[i] = a[i];
       }
     }
   } else {
@@ -369,6 +369,23 @@ void Convolve(std::vector<float>& img, int nx, int ny, const std::vector<double>
 
 inline double HashUniform(std::uint64_t seed, std::uint64_t i) {
   return (static_cast<double>(Mix64(seed ^ Mix64(i)) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+// Two independent standard normal deviates for item i of a stream: Marsaglia's polar method on
+// hashed uniforms (no trigonometry; the rare points outside the unit disc are drawn again from
+// further streams).
+inline void NormalPair(std::uint64_t seed, std::uint64_t i, double& x, double& y) {
+  for (std::uint64_t k = 0;; ++k) {
+    const std::uint64_t s = k == 0 ? seed : HashCombine(seed, k);
+    const double u = 2 * HashUniform(s, 2 * i) - 1, v = 2 * HashUniform(s, 2 * i + 1) - 1;
+    const double r2 = u * u + v * v;
+    if (r2 < 1 && r2 > 0) {
+      const double f = std::sqrt(-2 * std::log(r2) / r2);
+      x = u * f;
+      y = v * f;
+      return;
+    }
+  }
 }
 
 }  // namespace
@@ -443,17 +460,17 @@ void SimulateSlice(const Plane& plane, const std::vector<PixelMix>& mix,
   const double muscle = std::fabs(TissueSignal(kMuscleHamstring, q, 1.0));
   const double sigma = muscle / q.snr / std::sqrt(nx2 * ny2);
   for (std::size_t p = 0; p < n; ++p) {
-    const double u1 = HashUniform(noiseSeed, 2 * p), u2 = HashUniform(noiseSeed, 2 * p + 1);
-    const double r = std::sqrt(-2 * std::log(u1));
-    re[p] += static_cast<float>(sigma * r * std::cos(2 * M_PI * u2));
-    im[p] = static_cast<float>(sigma * r * std::sin(2 * M_PI * u2));
+    double x, y;
+    NormalPair(noiseSeed, p, x, y);
+    re[p] += static_cast<float>(sigma * x);
+    im[p] = static_cast<float>(sigma * y);
   }
   Convolve(re, nx, ny, hx, true, tmp);
   Convolve(re, nx, ny, hy, false, tmp);
   Convolve(im, nx, ny, hx, true, tmp);
   Convolve(im, nx, ny, hy, false, tmp);
   out.resize(n);
-  for (std::size_t p = 0; p < n; ++p) out[p] = std::hypot(re[p], im[p]);
+  for (std::size_t p = 0; p < n; ++p) out[p] = std::sqrt(re[p] * re[p] + im[p] * im[p]);
 }
 
 }  // namespace ischia::phantom

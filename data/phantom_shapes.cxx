@@ -314,8 +314,6 @@ std::uint16_t LabelOf(Tissue t) {
   }
 }
 
-bool IsMuscle(Tissue t) { return t >= kMuscleGluteal && t <= kMuscleOther; }
-bool IsFatty(Tissue t) { return t == kSubcutaneousFat || t == kFat; }
 
 TissueMr TissueProperties(Tissue t, double fieldT) {
   // Water pool (PD, T1, T2 in ms) at 1.5 T from the MR literature (e.g. Gold et al. AJR 2004,
