@@ -33,21 +33,10 @@ template <class... R>
 inline double Min(double a, double b, R... r) {
   return Min(std::min(a, b), r...);
 }
-// Exactly std::sqrt(d2) <= t and std::sqrt(d2) < t for d2 >= 0, usually without the square
-// root: away from the boundary (relative 1e-9, far above the rounding errors) the squares
-// decide.
-inline bool SqrtAtMost(double d2, double t) {
-  const double t2 = t * t;
-  if (t >= 0 && d2 < t2 * (1 - 1e-9)) return true;
-  if (d2 > t2 * (1 + 1e-9)) return false;
-  return std::sqrt(d2) <= t;
-}
-inline bool SqrtBelow(double d2, double t) {
-  const double t2 = t * t;
-  if (t >= 0 && d2 < t2 * (1 - 1e-9)) return true;
-  if (d2 > t2 * (1 + 1e-9)) return false;
-  return std::sqrt(d2) < t;
-}
+// std::sqrt(d2) <= t and std::sqrt(d2) < t for d2 >= 0, without the square root (the
+// squares may decide differently within rounding of the boundary).
+inline bool SqrtAtMost(double d2, double t) { return t >= 0 && d2 <= t * t; }
+inline bool SqrtBelow(double d2, double t) { return t > 0 && d2 < t * t; }
 inline double Max(double a) { return a; }
 template <class... R>
 inline double Max(double a, double b, R... r) {
