@@ -393,6 +393,9 @@ void WriteSeries(const StudyContext& c, SeriesPlan& p, const fs::path& outDir,
                  const std::string& folder, const SeriesScaling& scaling) {
   // Intensity scaling: a random display range, stored as 12 or 16 bits, optional rescale.
   std::vector<float> sample;
+  std::size_t count = 0;
+  for (const auto& s : p.slices) count += (s.size() + 6) / 7;
+  sample.reserve(count);
   for (const auto& s : p.slices)
     for (std::size_t i = 0; i < s.size(); i += 7) sample.push_back(s[i]);
   if (sample.empty()) return;
@@ -863,11 +866,11 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
         const SeriesPlan& p = plans[task.plan];
         const std::size_t k = task.index;
         std::vector<PixelMix> mix;
+        PlaneTexture texture;
         const Plane& plane = p.planes[k];
         const int through = plane.thickness > 5.5 ? 5 : 3;
         evaluations += SampleTissues(anatomy, plane, p.kind == PhantomSeries::Localizer ? 1 : sub,
                                      through, mix);
-        PlaneTexture texture;
         SampleTexture(anatomy, plane, mix, texture);
         for (SeriesPlan* m : members[task.plan]) {
           const std::uint64_t noiseSeed =
