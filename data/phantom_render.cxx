@@ -63,6 +63,21 @@ struct Sampler {
         for (int a = a0; a < a1; ++a) (*labels)[static_cast<std::size_t>(b) * plane.nx + a] = label;
       return;
     }
+    if ((m & (m - 1)) == 0) {
+      // m a power of two: a block is a part of one pixel or whole pixels (blocks are aligned
+      // to their size).
+      if (size < m) {
+        AddMix((*mix)[static_cast<std::size_t>(b0 / m) * plane.nx + a0 / m], tissue,
+               weight * size * size);
+        return;
+      }
+      const float w = weight * m * m;
+      for (int pj = b0 / m; pj < b1 / m; ++pj) {
+        PixelMix* row = &(*mix)[static_cast<std::size_t>(pj) * plane.nx];
+        for (int pi = a0 / m; pi < a1 / m; ++pi) AddMix(row[pi], tissue, w);
+      }
+      return;
+    }
     for (int pj = b0 / m; pj <= (b1 - 1) / m; ++pj) {
       const int cb = std::min(b1, (pj + 1) * m) - std::max(b0, pj * m);
       for (int pi = a0 / m; pi <= (a1 - 1) / m; ++pi) {
@@ -317,74 +332,68 @@ std::vector<double> TruncationKernel(int acquired, int recon, int radius) {
   return h;
 }
 
+// Convolution with a symmetric kernel (2r + 1 taps, h[r - k] = h[r + k]) along the rows or the
+// columns, indices clamped at the borders; each output adds the pairs of taps k and -k. The
+// loops run over whole rows so that the compiler vectorises them across outputs.
 void Convolve(std::vector<float>& img, int nx, int ny, const std::vector<double>& h, bool alongRows,
               std::vector<float>& tmp) {
   const int r = static_cast<int>(h.size() / 2);
-  if (r == 0 || (h.size() == 1)) return;
+  if (r == 0) return;
+  std::vector<float> w(static_cast<std::size_t>(r) + 1);
+  for (int k = 0; k <= r; ++k) w[k] = static_cast<float>(h[r + k]);
   tmp.resize(img.size());
   if (alongRows) {
-    // Each output sums its taps in the order k = -r..r from 0, as a plain loop with clamped
-    // indices would; the interior runs tap by tap over the whole row so that the compiler
-    // vectorises it across outputs (the same operations per output).
-    std::vector<float> acc(static_cast<std::size_t>(nx));
     const int i0 = std::min(r, nx), i1 = std::max(i0, nx - r);  // interior [i0, i1)
     for (int j = 0; j < ny; ++j) {
       const float* src = &img[static_cast<std::size_t>(j) * nx];
       float* dst = &tmp[static_cast<std::size_t>(j) * nx];
       auto edge = [&](int i) {
-        float s = 0;
-        for (int k = -r; k <= r; ++k) {
-          const int ii = std::clamp(i + k, 0, nx - 1);
-          s += static_cast<float>(h[k + r]) * src[ii];
-        }
+        float s = w[0] * src[i];
+        for (int k = 1; k <= r; ++k)
+          s += w[k] * (src[std::max(i - k, 0)] + src[std::min(i + k, nx - 1)]);
         dst[i] = s;
       };
       for (int i = 0; i < i0; ++i) edge(i);
       for (int i = i1; i < nx; ++i) edge(i);
-      if (i1 > i0) {
-        float* a = acc.data();
-        for (int i = i0; i < i1; ++i) a[i] = 0;
-        for (int k = -r; k <= r; ++k) {
-          const float w = static_cast<float>(h[k + r]);
-          const float* s = src + k;
-          for (int i = i0; i < i1; ++i) a[i] += w * s[i];
-        }
-        for (int i = i0; i < i1; ++i) dst[i] = a[i];
+      for (int i = i0; i < i1; ++i) dst[i] = w[0] * src[i];
+      for (int k = 1; k <= r; ++k) {
+        const float wk = w[k];
+        const float *lo = src - k, *hi = src + k;
+        for (int i = i0; i < i1; ++i) dst[i] += wk * (lo[i] + hi[i]);
       }
     }
   } else {
     for (int j = 0; j < ny; ++j) {
       float* dst = &tmp[static_cast<std::size_t>(j) * nx];
-      for (int i = 0; i < nx; ++i) dst[i] = 0;
-      for (int k = -r; k <= r; ++k) {
-        const int jj = std::clamp(j + k, 0, ny - 1);
-        const float* src = &img[static_cast<std::size_t>(jj) * nx];
-        const float w = static_cast<float>(h[k + r]);
-        for (int i = 0; i < nx; ++i) dst[i] += w * src[i];
+      const float* src = &img[static_cast<std::size_t>(j) * nx];
+      for (int i = 0; i < nx; ++i) dst[i] = w[0] * src[i];
+      for (int k = 1; k <= r; ++k) {
+        const float* lo = &img[static_cast<std::size_t>(std::max(j - k, 0)) * nx];
+        const float* hi = &img[static_cast<std::size_t>(std::min(j + k, ny - 1)) * nx];
+        const float wk = w[k];
+        for (int i = 0; i < nx; ++i) dst[i] += wk * (lo[i] + hi[i]);
       }
     }
   }
   img.swap(tmp);
 }
 
-inline double HashUniform(std::uint64_t seed, std::uint64_t i) {
-  return (static_cast<double>(Mix64(seed ^ Mix64(i)) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-}
-
 // Two independent standard normal deviates for item i of a stream: Marsaglia's polar method on
-// hashed uniforms (no trigonometry; the rare points outside the unit disc are drawn again from
-// further streams).
+// two 32-bit uniforms from one hash (no trigonometry; the rare points outside the unit disc
+// are drawn again from the next hash).
 inline void NormalPair(std::uint64_t seed, std::uint64_t i, double& x, double& y) {
-  for (std::uint64_t k = 0;; ++k) {
-    const std::uint64_t s = k == 0 ? seed : HashCombine(seed, k);
-    const double u = 2 * HashUniform(s, 2 * i) - 1, v = 2 * HashUniform(s, 2 * i + 1) - 1;
+  std::uint64_t z = Mix64(seed ^ (i * 0x9E3779B97F4A7C15ull));
+  for (;;) {
+    const double scale = 2.0 / 4294967296.0;  // 2^-31: uniforms in (-1, 1)
+    const double u = ((z >> 32) + 0.5) * scale - 1, v = ((z & 0xFFFFFFFFull) + 0.5) * scale - 1;
     const double r2 = u * u + v * v;
-    if (r2 < 1 && r2 > 0) {
+    if (r2 < 1) {
       const double f = std::sqrt(-2 * std::log(r2) / r2);
       x = u * f;
       y = v * f;
       return;
     }
+    z = Mix64(z);
   }
 }
 
