@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
 
 namespace ischia::phantom {
 namespace {
@@ -31,6 +32,36 @@ inline void AddMix(PixelMix& m, std::uint8_t id, float w) {
   m.w[largest] += w;  // more than four tissues in one pixel: negligible, give it to the main one
 }
 
+// Pixel rectangles [i0, i1) x [j0, j1) of the boxes' footprints on a plane (boxes the plane
+// misses are left out).
+std::vector<std::array<int, 4>> BoxRectangles(const Plane& plane, const std::vector<Box>& boxes) {
+  std::vector<std::array<int, 4>> rects;
+  const Vec3 n = plane.Normal();
+  for (const Box& box : boxes) {
+    double imin = 1e30, imax = -1e30, jmin = 1e30, jmax = -1e30, tmin = 1e30, tmax = -1e30;
+    for (int c = 0; c < 8; ++c) {
+      const Vec3 q{(c & 1) ? box.hi[0] : box.lo[0], (c & 2) ? box.hi[1] : box.lo[1],
+                   (c & 4) ? box.hi[2] : box.lo[2]};
+      const Vec3 d = q - plane.origin;
+      const double i = Dot(d, plane.row) / plane.dx, j = Dot(d, plane.col) / plane.dy,
+                   t = Dot(d, n);
+      imin = std::min(imin, i);
+      imax = std::max(imax, i);
+      jmin = std::min(jmin, j);
+      jmax = std::max(jmax, j);
+      tmin = std::min(tmin, t);
+      tmax = std::max(tmax, t);
+    }
+    if (tmin > 0 || tmax < 0) continue;
+    const int i0 = std::max(0, static_cast<int>(std::floor(imin))),
+              i1 = std::min(plane.nx, static_cast<int>(std::ceil(imax)) + 1);
+    const int j0 = std::max(0, static_cast<int>(std::floor(jmin))),
+              j1 = std::min(plane.ny, static_cast<int>(std::ceil(jmax)) + 1);
+    if (i0 < i1 && j0 < j1) rects.push_back({i0, i1, j0, j1});
+  }
+  return rects;
+}
+
 struct Sampler {
   Sampler(const Anatomy& anatomy_, const Plane& plane_, int m_, double t_, float weight_,
           std::vector<PixelMix>* mix_, std::vector<std::uint16_t>* labels_)
@@ -53,6 +84,33 @@ struct Sampler {
   std::vector<std::uint16_t>* labels;
   double diagonal;  // of a pixel (mm)
   std::size_t evaluations = 0;
+  // With a tissue mix (m a power of two, t = 0): also the labels at the pixel centres inside
+  // these pixel rectangles (the tissue of a uniform block holding the pixel, else of the
+  // pixel's own block, evaluated in full).
+  std::vector<std::uint16_t>* pixelLabels = nullptr;
+  std::vector<std::array<int, 4>> labelRects;
+
+  // Pixels [p0, p1) x [q0, q1) of a block that lie inside a label rectangle.
+  template <class F>
+  void ForLabelPixels(int a0, int b0, int size, F&& f) const {
+    const int p0 = a0 / m, p1 = std::min((a0 + size) / m, plane.nx);
+    const int q0 = b0 / m, q1 = std::min((b0 + size) / m, plane.ny);
+    for (const auto& r : labelRects) {
+      const int i0 = std::max(p0, r[0]), i1 = std::min(p1, r[1]);
+      const int j0 = std::max(q0, r[2]), j1 = std::min(q1, r[3]);
+      for (int j = j0; j < j1; ++j)
+        for (int i = i0; i < i1; ++i) f(static_cast<std::size_t>(j) * plane.nx + i);
+    }
+  }
+  bool HasLabelPixels(int a0, int b0, int size) const {
+    bool any = false;
+    ForLabelPixels(a0, b0, size, [&](std::size_t) { any = true; });
+    return any;
+  }
+  void WriteLabels(int a0, int b0, int size, Tissue tissue) {
+    const std::uint16_t label = LabelOf(tissue);
+    ForLabelPixels(a0, b0, size, [&](std::size_t k) { (*pixelLabels)[k] = label; });
+  }
 
   void Fill(int a0, int b0, int size, Tissue tissue) {
     const int na = plane.nx * m, nb = plane.ny * m;
@@ -98,14 +156,18 @@ struct Sampler {
     // each axis. A block larger than one sub-sample needs its tissue only then: Classify may
     // stop as soon as it knows that the distance is too small for that.
     const double reach = kSafety * 0.5 * (size - 1) / m * diagonal;
+    // A pixel's own block with a label wanted: its centre's tissue is needed in any case.
+    const bool pixelLabel = pixelLabels && size == m && HasLabelPixels(a0, b0, size);
     double dist = 0;
-    const Tissue tissue =
-        anatomy.Classify(Position(ac, bc), &dist, size == 1 ? -1.0 : reach, &outline);
+    const Tissue tissue = anatomy.Classify(Position(ac, bc), &dist,
+                                           size == 1 || pixelLabel ? -1.0 : reach, &outline);
     ++evaluations;
     if (size == 1 || dist > reach) {
       Fill(a0, b0, size, tissue);
+      if (pixelLabels && size >= m) WriteLabels(a0, b0, size, tissue);
       return;
     }
+    if (pixelLabel) WriteLabels(a0, b0, size, tissue);
     const int h = size / 2;
     Block(a0, b0, h, outline);
     Block(a0 + h, b0, h, outline);
@@ -132,10 +194,21 @@ struct Sampler {
 
 }  // namespace
 
+bool SamplesLabelsWithTissues(int inPlane, int throughPlane) {
+  const int m = std::max(1, inPlane);
+  return (m & (m - 1)) == 0 && m <= 32 && throughPlane % 2 == 1;
+}
+
 std::size_t SampleTissues(const Anatomy& anatomy, const Plane& plane, int inPlane, int throughPlane,
-                          std::vector<PixelMix>& mix) {
+                          std::vector<PixelMix>& mix, const std::vector<Box>* labelBoxes,
+                          std::vector<std::uint16_t>* labels) {
   mix.assign(static_cast<std::size_t>(plane.nx) * plane.ny, PixelMix{});
   const int m = std::max(1, inPlane), k = std::max(1, throughPlane);
+  if (labels) {
+    if (!labelBoxes || !SamplesLabelsWithTissues(inPlane, throughPlane))
+      throw std::logic_error("SampleTissues: labels need boxes, m a power of two, k odd");
+    labels->assign(mix.size(), 0);
+  }
   std::size_t evaluations = 0;
   for (int s = 0; s < k; ++s) {
     // Sub-planes evenly across the slice profile (rectangular profile of the thickness).
@@ -144,6 +217,10 @@ std::size_t SampleTissues(const Anatomy& anatomy, const Plane& plane, int inPlan
     // slice profile blurs those anyway, and it halves the boundary evaluations.
     const int ms = (s == k / 2) ? m : std::max(1, m / 2);
     Sampler sampler(anatomy, plane, ms, t, 1.0f / (ms * ms * k), &mix, nullptr);
+    if (labels && s == k / 2) {  // t = 0 for odd k
+      sampler.pixelLabels = labels;
+      sampler.labelRects = BoxRectangles(plane, *labelBoxes);
+    }
     sampler.Run();
     evaluations += sampler.evaluations;
   }
@@ -154,31 +231,9 @@ std::size_t SampleLabels(const Anatomy& anatomy, const Plane& plane, const std::
                          std::vector<std::uint16_t>& labels) {
   std::size_t evaluations = 0;
   labels.assign(static_cast<std::size_t>(plane.nx) * plane.ny, 0);
-  const Vec3 n = plane.Normal();
-  for (const Box& box : boxes) {
-    // Pixel rectangle of the box's footprint on the plane (skip if the plane misses the box).
-    double imin = 1e30, imax = -1e30, jmin = 1e30, jmax = -1e30, tmin = 1e30, tmax = -1e30;
-    for (int c = 0; c < 8; ++c) {
-      const Vec3 q{(c & 1) ? box.hi[0] : box.lo[0], (c & 2) ? box.hi[1] : box.lo[1],
-                   (c & 4) ? box.hi[2] : box.lo[2]};
-      const Vec3 d = q - plane.origin;
-      const double i = Dot(d, plane.row) / plane.dx, j = Dot(d, plane.col) / plane.dy,
-                   t = Dot(d, n);
-      imin = std::min(imin, i);
-      imax = std::max(imax, i);
-      jmin = std::min(jmin, j);
-      jmax = std::max(jmax, j);
-      tmin = std::min(tmin, t);
-      tmax = std::max(tmax, t);
-    }
-    if (tmin > 0 || tmax < 0) continue;
-    const int i0 = std::max(0, static_cast<int>(std::floor(imin))),
-              i1 = std::min(plane.nx, static_cast<int>(std::ceil(imax)) + 1);
-    const int j0 = std::max(0, static_cast<int>(std::floor(jmin))),
-              j1 = std::min(plane.ny, static_cast<int>(std::ceil(jmax)) + 1);
-    if (i0 >= i1 || j0 >= j1) continue;
+  for (const auto& r : BoxRectangles(plane, boxes)) {
     Sampler sampler(anatomy, plane, 1, 0.0, 1.0f, nullptr, &labels);
-    sampler.Run(i0, j0, i1, j1);
+    sampler.Run(r[0], r[2], r[1], r[3]);
     evaluations += sampler.evaluations;
   }
   return evaluations;

@@ -34,8 +34,15 @@ struct PixelMix {
 // Adaptive (quadtree) sampling: `inPlane` x `inPlane` sub-samples per pixel and
 // `throughPlane` sub-planes across the slice thickness, evaluated only where a boundary is
 // near. Returns the number of anatomy evaluations.
+// With `labels` also the labels (phantom::LabelOf) at the pixel centres inside `labelBoxes`, as
+// SampleLabels gives them, from the central sub-plane (one evaluation instead of a second
+// sampling); needs SamplesLabelsWithTissues(inPlane, throughPlane).
 std::size_t SampleTissues(const Anatomy& anatomy, const Plane& plane, int inPlane, int throughPlane,
-                          std::vector<PixelMix>& mix);
+                          std::vector<PixelMix>& mix, const std::vector<Box>* labelBoxes = nullptr,
+                          std::vector<std::uint16_t>* labels = nullptr);
+// Whether the central sub-plane holds the pixel centres as blocks (inPlane a power of two, an
+// odd number of sub-planes).
+bool SamplesLabelsWithTissues(int inPlane, int throughPlane);
 
 enum class SequenceKind { SpinEcho, InversionRecovery, GradientEcho };
 

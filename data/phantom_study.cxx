@@ -850,14 +850,22 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
   std::vector<std::atomic<std::size_t>> slicesLeft(plans.size());
   for (std::size_t pi = 0; pi < plans.size(); ++pi) slicesLeft[pi] = plans[pi].planes.size();
   std::mutex writeMutex;
-  for (std::size_t k = 0; k < fluid.planes.size(); ++k) tasks.push_back({Task::kLabels, 0, k});
+  // The label map's planes: when a written series renders them (the fluid-sensitive series, or
+  // the T1 with the same geometry), their central sub-plane gives the labels as well;
+  // otherwise they are sampled on their own.
+  const int sub = options.supersampling;
+  int labelPlan = !members[2].empty() ? 2 : (fluid.group == 1 && !members[1].empty() ? 1 : -1);
+  if (labelPlan >= 0 &&
+      !SamplesLabelsWithTissues(sub, fluid.planes.front().thickness > 5.5 ? 5 : 3))
+    labelPlan = -1;
+  if (labelPlan < 0)
+    for (std::size_t k = 0; k < fluid.planes.size(); ++k) tasks.push_back({Task::kLabels, 0, k});
   SideMeasurements measured[2];
   for (std::size_t i = 0; i < 2; ++i) {
     measured[i].sections.resize(51);
     tasks.push_back({Task::kTip, i, 0});
     for (std::size_t d = 0; d <= 50; ++d) tasks.push_back({Task::kSection, i, d});
   }
-  const int sub = options.supersampling;
   std::atomic<std::size_t> evaluations{0};  // for the stage timer
   ParallelTasks(tasks.size(), [&](std::size_t t) {
     const Task& task = tasks[t];
@@ -869,8 +877,13 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
         PlaneTexture texture;
         const Plane& plane = p.planes[k];
         const int through = plane.thickness > 5.5 ? 5 : 3;
+        const bool withLabels = static_cast<int>(task.plan) == labelPlan;
+        std::vector<std::uint16_t> labelSlice;
         evaluations += SampleTissues(anatomy, plane, p.kind == PhantomSeries::Localizer ? 1 : sub,
-                                     through, mix);
+                                     through, mix, withLabels ? &labelBoxes : nullptr,
+                                     withLabels ? &labelSlice : nullptr);
+        if (withLabels)
+          std::copy(labelSlice.begin(), labelSlice.end(), labelBuffer + k * labelSliceSize);
         SampleTexture(anatomy, plane, mix, texture);
         for (SeriesPlan* m : members[task.plan]) {
           const std::uint64_t noiseSeed =
