@@ -62,6 +62,38 @@ std::vector<std::array<int, 4>> BoxRectangles(const Plane& plane, const std::vec
   return rects;
 }
 
+// Values on a grid with a node every `step` pixels (node (gi, gj) at pixel (gi step, gj step),
+// one more node beyond each edge), interpolated bilinearly at the pixels row by row: Row(j)
+// blends the two node rows around pixel row j, At(i, c) then the two columns around column i.
+struct Grid {
+  Grid(int step_, int nx, int ny, int channels_)
+      : step(step_), width(nx / step_ + 2), height(ny / step_ + 2), channels(channels_),
+        values(static_cast<std::size_t>(width) * height * channels_, 0.0f),
+        row(static_cast<std::size_t>(width) * channels_), column(nx), weight(nx) {
+    for (int i = 0; i < nx; ++i) {
+      column[i] = i / step;
+      weight[i] = static_cast<float>(i - column[i] * step) / step;
+    }
+  }
+  std::size_t Nodes() const { return static_cast<std::size_t>(width) * height; }
+  void Row(int j) {
+    const int j0 = j / step;
+    const float fy = static_cast<float>(j - j0 * step) / step;
+    const float* a = &values[static_cast<std::size_t>(j0) * width * channels];
+    const float* b = a + static_cast<std::size_t>(width) * channels;
+    for (std::size_t k = 0; k < row.size(); ++k) row[k] = a[k] * (1 - fy) + b[k] * fy;
+  }
+  float At(int i, int c) const {
+    const float* r = &row[static_cast<std::size_t>(column[i]) * channels + c];
+    return r[0] * (1 - weight[i]) + r[channels] * weight[i];
+  }
+  int step, width, height, channels;
+  std::vector<float> values;  // node-major, `channels` per node
+  std::vector<float> row;
+  std::vector<int> column;
+  std::vector<float> weight;
+};
+
 struct Sampler {
   Sampler(const Anatomy& anatomy_, const Plane& plane_, int m_, double t_, float weight_,
           std::vector<PixelMix>* mix_, std::vector<std::uint16_t>* labels_)
@@ -263,15 +295,9 @@ void SampleTexture(const Anatomy& anatomy, const Plane& plane, const std::vector
   // evaluated only if a pixel that needs its field interpolates from it (need 0: every pixel).
   const Vec3 normal = plane.Normal();
   Anatomy::TextureCache cache;
-  struct Grid {
-    int step, width;
-    std::vector<std::array<float, 2>> values;
-  };
-  auto grid = [&](int step, std::uint8_t need, auto&& eval) {
-    Grid g{step, nx / step + 2, {}};
-    const int gy = ny / step + 2;
-    g.values.assign(static_cast<std::size_t>(g.width) * gy, {0.f, 0.f});
-    std::vector<std::uint8_t> used(g.values.size(), 0);
+  auto grid = [&](int step, std::uint8_t need, int channels, auto&& eval) {
+    Grid g(step, nx, ny, channels);
+    std::vector<std::uint8_t> used(g.Nodes(), 0);
     for (int j = 0; j < ny; ++j)
       for (int i = 0; i < nx; ++i) {
         if (need && !(needs[static_cast<std::size_t>(j) * nx + i] & need)) continue;
@@ -279,46 +305,40 @@ void SampleTexture(const Anatomy& anatomy, const Plane& plane, const std::vector
         used[g0] = used[g0 + 1] = used[g0 + g.width] = used[g0 + g.width + 1] = 1;
       }
     cache = {};
-    for (int j = 0; j < gy; ++j)
+    for (int j = 0; j < g.height; ++j)
       for (int i = 0; i < g.width; ++i) {
         const std::size_t k = static_cast<std::size_t>(j) * g.width + i;
-        if (used[k]) g.values[k] = eval(plane.At(i * step, j * step, 0, normal));
+        if (used[k]) eval(plane.At(i * step, j * step, 0, normal), &g.values[k * channels]);
       }
     return g;
   };
-  const Grid medium = grid(2, 1, [&](const Vec3& p) {
-    return std::array<float, 2>{static_cast<float>(anatomy.TextureMedium(p, cache)), 0.f};
+  Grid medium = grid(2, 1, 1, [&](const Vec3& p, float* v) {
+    v[0] = static_cast<float>(anatomy.TextureMedium(p, cache));
   });
-  const Grid coarse = grid(6, 0, [&](const Vec3& p) {
-    double a, b;
-    anatomy.TextureCoarse(p, a, b, cache);
-    return std::array<float, 2>{static_cast<float>(a), static_cast<float>(b)};
+  Grid coarse = grid(6, 0, 2, [&](const Vec3& p, float* v) {
+    double gate, hetero;
+    anatomy.TextureCoarse(p, gate, hetero, cache);
+    v[0] = static_cast<float>(gate);
+    v[1] = static_cast<float>(hetero);
   });
-  auto interp = [](const Grid& g, int i, int j, int c) {
-    const int step = g.step, i0 = i / step, j0 = j / step, w = g.width;
-    const float fx = static_cast<float>(i - i0 * step) / step,
-                fy = static_cast<float>(j - j0 * step) / step;
-    const auto& v = g.values;
-    const float a = v[j0 * w + i0][c], b = v[j0 * w + i0 + 1][c], cc = v[(j0 + 1) * w + i0][c],
-                d = v[(j0 + 1) * w + i0 + 1][c];
-    return (a * (1 - fx) + b * fx) * (1 - fy) + (cc * (1 - fx) + d * fx) * fy;
-  };
   cache = {};
   for (int j = 0; j < ny; ++j) {
+    medium.Row(j);
+    coarse.Row(j);
     for (int i = 0; i < nx; ++i) {
       const std::size_t k = static_cast<std::size_t>(j) * nx + i;
       if (needs[k] & 1) {
         const double fibre = anatomy.TextureFibre(plane.At(i, j, 0, normal), cache);
-        const float streak = interp(medium, i, j, 0);
+        const float streak = medium.At(i, 0);
         t.muscleFat[k] = std::clamp(
             static_cast<float>(0.04 + 0.16 * fibre) + 0.4f * streak * streak, 0.0f, 0.6f);
       }
       if (needs[k] & 2) {
         const double septum = anatomy.TextureSeptum(plane.At(i, j, 0, normal), cache);
-        const float sp = static_cast<float>(septum) * interp(coarse, i, j, 0);
+        const float sp = static_cast<float>(septum) * coarse.At(i, 0);
         t.septa[k] = 0.7f * sp * sp;
       }
-      t.hetero[k] = interp(coarse, i, j, 1);
+      t.hetero[k] = coarse.At(i, 1);
     }
   }
 }
