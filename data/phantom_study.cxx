@@ -407,9 +407,11 @@ void WriteSeries(const StudyContext& c, SeriesPlan& p, const fs::path& outDir,
   const bool rescale = scaling.rescale;
   const double slope = scaling.slope;
   const double intercept = scaling.intercept;
-  double maxStored = 0;
+  // The stored value rises with the pixel value: the largest pixel gives the largest one.
+  float maxValue = 0;
   for (const auto& s : p.slices)
-    for (float v : s) maxStored = std::max(maxStored, (v * gain - intercept) / slope);
+    for (float v : s) maxValue = std::max(maxValue, v);
+  const double maxStored = std::max(0.0, (maxValue * gain - intercept) / slope);
   const unsigned bits = maxStored < 4095 ? 12 : 16;
   const double limit = std::pow(2.0, bits) - 1;
   const fs::path dir = outDir / folder;
