@@ -1124,8 +1124,8 @@ bool Anatomy::ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& 
   return inBowel;
 }
 
-Tissue Anatomy::Classify(const Vec3& lps, double* distance, double stop,
-                         OutlineHint* outline) const {
+Tissue Anatomy::Classify(const Vec3& lps, double* distance, double stop, OutlineHint* outline,
+                         double care) const {
   const Vec3 b = ToBody(lps);
   Tissue tissue = kAir;
   double dist;
@@ -1156,10 +1156,10 @@ Tissue Anatomy::Classify(const Vec3& lps, double* distance, double stop,
     dist = std::min(dist, std::fabs(depth - skin_ - fat) * 0.8);
     if (outline && inEnvelope) *outline = MakeOutlineHint(b, parts, fat);
   }
-  // With stop >= 0 only whether the distance exceeds stop matters: terms beyond it decide
-  // nothing, so the running distance starts just above stop and the culling below (shapes
-  // whose bounds are farther than the running distance) skips more shapes.
-  if (stop >= 0) dist = std::min(dist, stop * (1 + 1e-9) + 1e-9);
+  // Terms beyond `care` decide nothing for the caller: the running distance starts just above
+  // it, and the culling below (shapes whose bounds are farther than it) skips more shapes.
+  if (stop >= 0) care = stop;
+  if (care >= 0) dist = std::min(dist, care * (1 + 1e-9) + 1e-9);
   const int sideIndex = b.x >= 0 ? 1 : 0;
   const Side& s = sides_[sideIndex];
   const Vec3 q{std::fabs(b.x), b.y, b.z};

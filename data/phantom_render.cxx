@@ -191,8 +191,10 @@ struct Sampler {
     // A pixel's own block with a label wanted: its centre's tissue is needed in any case.
     const bool pixelLabel = pixelLabels && size == m && HasLabelPixels(a0, b0, size);
     double dist = 0;
-    const Tissue tissue = anatomy.Classify(Position(ac, bc), &dist,
-                                           size == 1 || pixelLabel ? -1.0 : reach, &outline);
+    // Single sub-samples need only their tissue (care 0).
+    const Tissue tissue =
+        anatomy.Classify(Position(ac, bc), &dist, size == 1 || pixelLabel ? -1.0 : reach,
+                         &outline, size == 1 ? 0.0 : reach);
     ++evaluations;
     if (size == 1 || dist > reach) {
       Fill(a0, b0, size, tissue);
@@ -454,16 +456,17 @@ void Convolve(std::vector<float>& img, int nx, int ny, const std::vector<double>
 }
 
 // Two independent standard normal deviates for item i of a stream: Marsaglia's polar method on
-// two 32-bit uniforms from one hash (no trigonometry; the rare points outside the unit disc
-// are drawn again from the next hash).
-inline void NormalPair(std::uint64_t seed, std::uint64_t i, double& x, double& y) {
+// two 24-bit uniforms from one hash, in single precision (no trigonometry; the rare points
+// outside the unit disc are drawn again from the next hash).
+inline void NormalPair(std::uint64_t seed, std::uint64_t i, float& x, float& y) {
   std::uint64_t z = Mix64(seed ^ (i * 0x9E3779B97F4A7C15ull));
   for (;;) {
-    const double scale = 2.0 / 4294967296.0;  // 2^-31: uniforms in (-1, 1)
-    const double u = ((z >> 32) + 0.5) * scale - 1, v = ((z & 0xFFFFFFFFull) + 0.5) * scale - 1;
-    const double r2 = u * u + v * v;
+    const float scale = 1.0f / 8388608.0f;  // 2^-23: uniforms in (-1, 1)
+    const float u = (static_cast<float>(z >> 40) + 0.5f) * scale - 1,
+                v = (static_cast<float>((z >> 16) & 0xFFFFFFu) + 0.5f) * scale - 1;
+    const float r2 = u * u + v * v;
     if (r2 < 1) {
-      const double f = std::sqrt(-2 * std::log(r2) / r2);
+      const float f = std::sqrt(-2 * std::log(r2) / r2);
       x = u * f;
       y = v * f;
       return;
@@ -543,11 +546,12 @@ void SimulateSlice(const Plane& plane, const std::vector<PixelMix>& mix,
   for (double v : hy) ny2 += v * v;
   const double muscle = std::fabs(TissueSignal(kMuscleHamstring, q, 1.0));
   const double sigma = muscle / q.snr / std::sqrt(nx2 * ny2);
+  const float sigmaF = static_cast<float>(sigma);
   for (std::size_t p = 0; p < n; ++p) {
-    double x, y;
+    float x, y;
     NormalPair(noiseSeed, p, x, y);
-    re[p] += static_cast<float>(sigma * x);
-    im[p] = static_cast<float>(sigma * y);
+    re[p] += sigmaF * x;
+    im[p] = sigmaF * y;
   }
   Convolve(re, nx, ny, hx, true, tmp);
   Convolve(re, nx, ny, hy, false, tmp);
