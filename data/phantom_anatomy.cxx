@@ -203,6 +203,62 @@ Anatomy::Anatomy(std::uint64_t seed, const PhantomOptions& options) : seed_(seed
     bowelZ.push_back({e.centre.z - r, e.centre.z + r});
   }
   bowelIndex_.Build(bowelZ, 10, 30);
+  BuildCells();
+}
+
+void Anatomy::BuildCells() {
+  // Each shape with the box its culling test uses.
+  auto box = [](const Box& b, double* lo, double* hi) {
+    for (int i = 0; i < 3; ++i) lo[i] = b.lo[i], hi[i] = b.hi[i];
+  };
+  auto sphere = [](const Ellipsoid& e, double* lo, double* hi) {
+    const double r = Max(e.radii.x, e.radii.y, e.radii.z);
+    const double c[3] = {e.centre.x, e.centre.y, e.centre.z};
+    for (int i = 0; i < 3; ++i) lo[i] = c[i] - r, hi[i] = c[i] + r;
+  };
+  double lo[3], hi[3];
+  for (const Side& s : sides_) {
+    if (s.fatPads.size() > CellGrid::kMuscleBit - CellGrid::kPadBit ||
+        s.muscles.size() > 64 - CellGrid::kMuscleBit || s.vessels.size() > 64)
+      throw std::logic_error("phantom: too many shapes for the cell grid");
+    box(s.hipBox, lo, hi);
+    cells_.Add(lo, hi, s.sign, CellGrid::kSide, 0);
+    box(s.femurBox, lo, hi);
+    cells_.Add(lo, hi, s.sign, CellGrid::kSide, 1);
+    const ZTube* tubes[] = {&s.tendon.conjoint, &s.tendon.semimembranosus, &s.tendon.gap,
+                            &s.adductorTendon,  &s.sciatic,                &s.artery,
+                            &s.vein};
+    for (int i = 0; i < 7; ++i) {
+      tubes[i]->BoundingBox(lo, hi);
+      cells_.Add(lo, hi, s.sign, CellGrid::kSide, 2 + i);
+    }
+    s.padIndex.ForEachSlabBox([&](std::size_t i, const double* l, const double* h) {
+      cells_.Add(l, h, s.sign, CellGrid::kSide, CellGrid::kPadBit + static_cast<int>(i));
+    });
+    s.muscleIndex.ForEachSlabBox([&](std::size_t i, const double* l, const double* h) {
+      cells_.Add(l, h, s.sign, CellGrid::kSide, CellGrid::kMuscleBit + static_cast<int>(i));
+    });
+    for (std::size_t i = 0; i < s.vesselBoxes.size(); ++i) {
+      box(s.vesselBoxes[i], lo, hi);
+      cells_.Add(lo, hi, s.sign, CellGrid::kVessels, static_cast<int>(i));
+    }
+  }
+  if (bowel_.size() > 32 - CellGrid::kBowelBit)
+    throw std::logic_error("phantom: too many bowel loops for the cell grid");
+  sacrum_.BoundingBox(lo, hi);
+  cells_.Add(lo, hi, 0, CellGrid::kMidline, 0);
+  analCanal_.BoundingBox(lo, hi);
+  cells_.Add(lo, hi, 0, CellGrid::kMidline, 1);
+  const Ellipsoid* organs[] = {&rectum_, &bladder_, &prostate_};
+  for (int i = 0; i < 3; ++i) {
+    sphere(*organs[i], lo, hi);
+    cells_.Add(lo, hi, 0, CellGrid::kMidline, 2 + i);
+  }
+  for (std::size_t i = 0; i < bowel_.size(); ++i) {
+    sphere(bowel_[i], lo, hi);
+    cells_.Add(lo, hi, 0, CellGrid::kMidline, CellGrid::kBowelBit + static_cast<int>(i));
+  }
+  cells_.Build();
 }
 
 Vec3 Anatomy::ToBody(const Vec3& lps) const { return toBody_ * (lps - offset_); }
@@ -855,14 +911,16 @@ double Anatomy::FemurSdf(const Side& s, const Vec3& q, double* cortex) const {
 }
 
 // ---------------------------------------------------------------------------------------------
-bool Anatomy::ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue& tissue) const {
+bool Anatomy::ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue& tissue,
+                             std::uint64_t cells) const {
   const Tendon& t = s.tendon;
   const double rim = s.periOedema ? s.periRim : 0.0;
   double fCJ = 1e9, fSM = 1e9, fG = 1e9;
-  if (SqrtAtMost(t.conjoint.BoundDistance2(q), dist + rim)) fCJ = t.conjoint.Sdf(q);
-  if (SqrtAtMost(t.semimembranosus.BoundDistance2(q), dist + rim))
+  if ((cells >> 2 & 1) && SqrtAtMost(t.conjoint.BoundDistance2(q), dist + rim))
+    fCJ = t.conjoint.Sdf(q);
+  if ((cells >> 3 & 1) && SqrtAtMost(t.semimembranosus.BoundDistance2(q), dist + rim))
     fSM = t.semimembranosus.Sdf(q);
-  if (t.hasGap && SqrtAtMost(t.gap.BoundDistance2(q), dist + rim + 2.0)) {
+  if (t.hasGap && (cells >> 4 & 1) && SqrtAtMost(t.gap.BoundDistance2(q), dist + rim + 2.0)) {
     // Irregular haematoma margin: the gap's surface is displaced by up to ~1.5 mm of noise
     // (slope <= 1.5 * 2.5 / 3 per mm, hence the division).
     fG = (t.gap.Sdf(q) + 1.5 * GradientNoise(seed_ ^ 0x6A9, q.x / 3.0, q.y / 3.0, q.z / 4.0)) / 2.3;
@@ -938,13 +996,17 @@ bool Anatomy::ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue&
   return false;
 }
 
-// `stop`: see Classify; "decided" with an unspecified tissue once dist <= stop.
+// `stop`: see Classify; "decided" with an unspecified tissue once dist <= stop. `cells`: the
+// side shapes to test (CellMask::side).
 bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double stop,
-                           double& dist, Tissue& tissue) const {
+                           double& dist, Tissue& tissue, std::uint64_t cells) const {
   // Bones.
   const Vec3 dh = q - s.femoralHead;
-  const double hipBound2 = s.hipBox.Distance2(q), femurBound2 = s.femurBox.Distance2(q);
-  const bool nearHip = SqrtAtMost(hipBound2, dist), nearFemur = SqrtAtMost(femurBound2, dist);
+  const bool hip = cells & 1, femur = cells >> 1 & 1;
+  const double hipBound2 = hip ? s.hipBox.Distance2(q) : 1e18,  // not listed: far
+               femurBound2 = femur ? s.femurBox.Distance2(q) : 1e18;
+  const bool nearHip = hip && SqrtAtMost(hipBound2, dist),
+             nearFemur = femur && SqrtAtMost(femurBound2, dist);
   if (nearHip || nearFemur) {
     bool ischium = false;
     const double fh = nearHip ? HipBoneSdf(s, q, &ischium) : std::sqrt(hipBound2);
@@ -990,9 +1052,9 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
     }
   }
   if (dist <= stop) return true;
-  if (ClassifyTendon(s, q, dist, tissue)) return true;
+  if (ClassifyTendon(s, q, dist, tissue, cells)) return true;
   if (!inEnvelope || dist <= stop) return dist <= stop;
-  if (SqrtAtMost(s.adductorTendon.BoundDistance2(q), dist)) {
+  if ((cells >> 5 & 1) && SqrtAtMost(s.adductorTendon.BoundDistance2(q), dist)) {
     const double f = s.adductorTendon.Sdf(q);
     dist = std::min(dist, std::fabs(f));
     if (f < 0) {
@@ -1000,7 +1062,7 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
       return true;
     }
   }
-  if (SqrtAtMost(s.sciatic.BoundDistance2(q), dist)) {
+  if ((cells >> 6 & 1) && SqrtAtMost(s.sciatic.BoundDistance2(q), dist)) {
     const double f = s.sciatic.Sdf(q);
     dist = std::min(dist, std::fabs(f));
     if (f < 0) {
@@ -1023,6 +1085,7 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
     }
   }
   for (const ZTube* vessel : {&s.artery, &s.vein}) {
+    if (!(cells >> (vessel == &s.artery ? 7 : 8) & 1)) continue;
     if (!SqrtAtMost(vessel->BoundDistance2(q), dist)) continue;
     const double f = vessel->Sdf(q);
     dist = std::min(dist, std::fabs(f));
@@ -1033,12 +1096,15 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
   }
   if (dist <= stop) return true;
   bool inPad = false;
-  s.padIndex.ForNear(q, dist, [&](std::size_t i) {
-    if (inPad) return;
-    const double f = s.fatPads[i].Sdf(q);
-    dist = std::min(dist, std::fabs(f));
-    inPad = f < 0;
-  });
+  s.padIndex.ForNear(
+      q, dist,
+      [&](std::size_t i) {
+        if (inPad) return;
+        const double f = s.fatPads[i].Sdf(q);
+        dist = std::min(dist, std::fabs(f));
+        inPad = f < 0;
+      },
+      cells >> CellGrid::kPadBit);
   if (inPad || dist <= stop) {
     tissue = kFat;
     return true;
@@ -1048,16 +1114,19 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
   double best = 1e9, second = 1e9;
   std::size_t bestIndex = 0;
   const double reach = s.gapFill + s.septum;
-  s.muscleIndex.ForNear(q, dist + reach, [&](std::size_t i) {
-    const double f = s.muscles[i].Sdf(q);
-    if (f < best) {
-      second = best;
-      best = f;
-      bestIndex = i;
-    } else if (f < second) {
-      second = f;
-    }
-  });
+  s.muscleIndex.ForNear(
+      q, dist + reach,
+      [&](std::size_t i) {
+        const double f = s.muscles[i].Sdf(q);
+        if (f < best) {
+          second = best;
+          best = f;
+          bestIndex = i;
+        } else if (f < second) {
+          second = f;
+        }
+      },
+      cells >> CellGrid::kMuscleBit);
   if (best > s.gapFill) {
     dist = std::min(dist, best - s.gapFill);
     return false;
@@ -1069,8 +1138,10 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
   return true;
 }
 
-bool Anatomy::ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& tissue) const {
-  if (SqrtAtMost(sacrum_.BoundDistance2(b), dist)) {
+// `cells`: the midline shapes to test (CellMask::midline).
+bool Anatomy::ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& tissue,
+                              std::uint32_t cells) const {
+  if ((cells & 1) && SqrtAtMost(sacrum_.BoundDistance2(b), dist)) {
     const double f = sacrum_.Sdf(b);
     dist = Min(dist, std::fabs(f), std::fabs(f + 1.6));
     if (f < 0) {
@@ -1078,7 +1149,7 @@ bool Anatomy::ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& 
       return true;
     }
   }
-  if (SqrtAtMost(analCanal_.BoundDistance2(b), dist)) {
+  if ((cells >> 1 & 1) && SqrtAtMost(analCanal_.BoundDistance2(b), dist)) {
     const double f = analCanal_.Sdf(b);
     dist = Min(dist, std::fabs(f), std::fabs(f + 5));
     if (f < 0) {
@@ -1095,7 +1166,9 @@ bool Anatomy::ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& 
   const Organ organs[] = {{&rectum_, 3.5, kBowelContent, kMuscleOther},
                           {&bladder_, 3.0, kUrine, kMuscleOther},
                           {&prostate_, 0.0, kProstate, kProstate}};
-  for (const Organ& o : organs) {
+  for (int i = 0; i < 3; ++i) {
+    const Organ& o = organs[i];
+    if (!(cells >> (2 + i) & 1)) continue;
     if (Norm(b - o.e->centre) - Max(o.e->radii.x, o.e->radii.y, o.e->radii.z) > dist)
       continue;
     const double f = o.e->Sdf(b);
@@ -1109,7 +1182,7 @@ bool Anatomy::ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& 
   // Only the bowel loops whose z range is near (the others fail the z test below).
   bool inBowel = false;
   bowelIndex_.ForCandidates(b.z, dist, [&](std::size_t i) {
-    if (inBowel) return;
+    if (inBowel || !(cells >> (CellGrid::kBowelBit + i) & 1)) return;
     const Ellipsoid& e = bowel_[i];
     const double r = Max(e.radii.x, e.radii.y, e.radii.z);
     if (std::fabs(b.z - e.centre.z) - r > dist || std::fabs(b.x - e.centre.x) - r > dist) return;
@@ -1164,15 +1237,21 @@ Tissue Anatomy::Classify(const Vec3& lps, double* distance, double stop, Outline
   const Side& s = sides_[sideIndex];
   const Vec3 q{std::fabs(b.x), b.y, b.z};
   dist = std::min(dist, std::fabs(b.x) + 0.5);  // the other side's structures
+  // Where the culling radius stays small, only the shapes the cell grid lists near b.
+  CellMask cells;
+  if (dist + CellGrid::kSlack < CellGrid::kReach)
+    cells = cells_.At(b, sideIndex);
+  else
+    cells = {~0ull, ~0ull, ~0u};
   bool decided = dist <= stop;
-  if (inEnvelope && !decided) decided = ClassifyMidline(b, stop, dist, tissue);
-  if (!decided) decided = ClassifySide(s, q, inEnvelope, stop, dist, tissue);
+  if (inEnvelope && !decided) decided = ClassifyMidline(b, stop, dist, tissue, cells.midline);
+  if (!decided) decided = ClassifySide(s, q, inEnvelope, stop, dist, tissue, cells.side);
   if (!decided && dist > stop) {
     tissue = inEnvelope ? kFat : kSubcutaneousFat;
     // Only the vessels whose z range is near (the others fail the box test).
     bool inVessel = false;
     s.vesselIndex.ForCandidates(q.z, dist, [&](std::size_t i) {
-      if (inVessel) return;
+      if (inVessel || !(cells.vessels >> i & 1)) return;
       const Capsule& c = s.vessels[i];
       if (!SqrtAtMost(s.vesselBoxes[i].Distance2(q), dist)) return;
       const double f = c.Sdf(q);

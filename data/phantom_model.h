@@ -173,6 +173,9 @@ class ZTube {
   double zMax() const { return zMax_; }
   inline double BoundDistance(const Vec3& p) const;  // distance to the bounding box (0 inside)
   inline double BoundDistance2(const Vec3& p) const;  // its square (BoundDistance = sqrt)
+  void BoundingBox(double lo[3], double hi[3]) const {
+    for (int i = 0; i < 3; ++i) lo[i] = boxMin_[i], hi[i] = boxMax_[i];
+  }
   // Bounds of the section in x, y over [z0, z1] (clamped to the tube).
   void BoundsXY(double z0, double z1, double lo[2], double hi[2]) const;
 
@@ -371,21 +374,35 @@ class TubeIndex {
  public:
   void Build(const std::vector<ZTube>& tubes);
   // Calls f(index) for every tube whose lower-bound distance to p is <= range.
+  // Only tubes whose bit (1 << tube) is set in `mask` are considered.
   template <class F>
-  void ForNear(const Vec3& p, double range, F&& f) const {
+  void ForNear(const Vec3& p, double range, F&& f, std::uint64_t mask = ~0ull) const {
     if (slabs_.empty()) return;
     const double s = (p.z - z0_) / kSlab;
     if (s < 0 || s >= static_cast<double>(slabs_.size())) {
       if (range < kMargin) return;
-      for (std::size_t i = 0; i < count_; ++i) f(i);
+      for (std::size_t i = 0; i < count_; ++i)
+        if (mask >> i & 1) f(i);
       return;
     }
     for (const Entry& e : slabs_[static_cast<std::size_t>(s)]) {
+      if (!(mask >> e.tube & 1)) continue;
       const double dx = Max(e.lo[0] - p.x, 0.0, p.x - e.hi[0]);
       const double dy = Max(e.lo[1] - p.y, 0.0, p.y - e.hi[1]);
       // min(sqrt(dx^2 + dy^2), kMargin) <= range
       if (kMargin <= range || SqrtAtMost(dx * dx + dy * dy, range)) f(e.tube);
     }
+  }
+  // Calls f(tube, box) for each slab entry: the box (lo, hi) holds the points whose lower-bound
+  // distance to the tube ForNear may find below kMargin.
+  template <class F>
+  void ForEachSlabBox(F&& f) const {
+    for (std::size_t s = 0; s < slabs_.size(); ++s)
+      for (const Entry& e : slabs_[s]) {
+        const double lo[3] = {e.lo[0], e.lo[1], z0_ + s * kSlab},
+                     hi[3] = {e.hi[0], e.hi[1], z0_ + (s + 1) * kSlab};
+        f(e.tube, lo, hi);
+      }
   }
 
  private:
@@ -426,6 +443,57 @@ class ZSlabList {
   double z0_ = 0, slab_ = 1, margin_ = 0, zLo_ = 0, zHi_ = 0;
   std::size_t count_ = 0;
   std::vector<std::vector<std::size_t>> slabs_;
+};
+
+// A coarse grid over the body frame listing, per cell, the shapes whose culling bounds come
+// within kReach of the cell. Where Classify's culling radius (its running distance plus the
+// largest margin a culling test adds, kSlack) stays below kReach, every shape not listed
+// fails its culling test anyway: Classify skips those tests. The cells end at x = 0, so that
+// each holds the shapes of one side (left frame, mirrored for the right side).
+struct CellMask {
+  // Side shapes: 0 hip bone, 1 femur, 2-4 tendon (conjoint, semimembranosus, gap), 5 adductor
+  // tendon, 6 sciatic nerve, 7 artery, 8 vein, 9-15 fat pads, 16-63 muscles.
+  std::uint64_t side = 0;
+  std::uint64_t vessels = 0;  // small veins
+  // Midline shapes: 0 sacrum, 1 anal canal, 2 rectum, 3 bladder, 4 prostate, 5-31 bowel loops.
+  std::uint32_t midline = 0;
+};
+class CellGrid {
+ public:
+  static constexpr double kCell = 8, kReach = 16, kSlack = 11.5;
+  enum Mask { kSide, kVessels, kMidline };
+  static constexpr int kPadBit = 9, kMuscleBit = 16, kBowelBit = 5;
+  // A shape's culling box (body frame; side shapes in the left frame, sign -1 for the right
+  // side) and its bit.
+  void Add(const double lo[3], const double hi[3], int sideSign, Mask mask, int bit);
+  void Build();  // after every Add
+  // The cell of b (body frame) on the side `sideIndex` (0 right, x < 0; 1 left) picks for it.
+  const CellMask& At(const Vec3& b, int sideIndex) const {
+    static const CellMask kNone;
+    const double q[3] = {b.x, b.y, b.z};
+    long c[3];
+    for (int i = 0; i < 3; ++i) {
+      const double f = std::floor((q[i] - lo_[i]) / kCell);
+      if (!(f >= 0 && f < n_[i])) return kNone;
+      c[i] = static_cast<long>(f);
+    }
+    c[0] = sideIndex ? std::max(c[0], mid_) : std::min(c[0], mid_ - 1);  // rounding at x = 0
+    if (c[0] < 0 || c[0] >= n_[0]) return kNone;
+    return cells_[(c[2] * n_[1] + c[1]) * n_[0] + c[0]];
+  }
+
+ private:
+  struct Item {
+    double lo[3], hi[3];
+    int sideSign;
+    Mask mask;
+    int bit;
+  };
+  std::vector<Item> items_;
+  double lo_[3] = {0, 0, 0};
+  long n_[3] = {0, 0, 0};
+  long mid_ = 0;  // the first cell at x >= 0
+  std::vector<CellMask> cells_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -567,9 +635,12 @@ class Anatomy {
   double OutlineMargin(const OutlineHint& hint, const Vec3& b) const;
   double FemurSdf(const Side& s, const Vec3& q, double* cortex) const;
   bool ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double stop, double& dist,
-                    Tissue& tissue) const;
-  bool ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue& tissue) const;
-  bool ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& tissue) const;
+                    Tissue& tissue, std::uint64_t cells) const;
+  bool ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue& tissue,
+                      std::uint64_t cells) const;
+  bool ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& tissue,
+                       std::uint32_t cells) const;
+  void BuildCells();
   void BuildSide(Side& s, Rng& rng, const PhantomSideOptions& opt);
   void BuildTendon(Side& s, Rng& rng);
   void BuildMuscles(Side& s, Rng& rng);
@@ -594,6 +665,7 @@ class Anatomy {
   std::vector<Ellipsoid> bowel_;
   ZSlabList bowelIndex_;
   std::vector<int> bowelGas_;
+  CellGrid cells_;
 };
 
 // Measures the tendon envelope on the axial plane z = zLps (patient z) for one side.

@@ -250,6 +250,62 @@ void TubeIndex::Build(const std::vector<ZTube>& tubes) {
   }
 }
 
+void CellGrid::Add(const double lo[3], const double hi[3], int sideSign, Mask mask, int bit) {
+  Item item{{lo[0], lo[1], lo[2]}, {hi[0], hi[1], hi[2]}, sideSign, mask, bit};
+  if (sideSign < 0) {  // the right side: mirrored, x -> -x
+    item.lo[0] = -hi[0];
+    item.hi[0] = -lo[0];
+  }
+  for (int i = 0; i < 3; ++i) {
+    item.lo[i] -= kReach;
+    item.hi[i] += kReach;
+  }
+  items_.push_back(item);
+}
+
+void CellGrid::Build() {
+  cells_.clear();
+  if (items_.empty()) return;
+  double lo[3] = {1e30, 1e30, 1e30}, hi[3] = {-1e30, -1e30, -1e30};
+  for (const Item& it : items_)
+    for (int i = 0; i < 3; ++i) {
+      lo[i] = std::min(lo[i], it.lo[i]);
+      hi[i] = std::max(hi[i], it.hi[i]);
+    }
+  for (int i = 0; i < 3; ++i) {
+    lo_[i] = std::floor(lo[i] / kCell) * kCell;  // a multiple of kCell: a cell boundary at x = 0
+    n_[i] = static_cast<long>(std::ceil((hi[i] - lo_[i]) / kCell));
+  }
+  mid_ = static_cast<long>(std::lround(-lo_[0] / kCell));
+  cells_.assign(static_cast<std::size_t>(n_[0] * n_[1] * n_[2]), CellMask{});
+  for (const Item& it : items_) {
+    long c0[3], c1[3];  // cells overlapping the (dilated) box
+    for (int i = 0; i < 3; ++i) {
+      c0[i] = std::max(0L, static_cast<long>(std::floor((it.lo[i] - lo_[i]) / kCell)));
+      c1[i] = std::min(n_[i] - 1, static_cast<long>(std::floor((it.hi[i] - lo_[i]) / kCell)));
+    }
+    // Side shapes only in the cells of their side.
+    if (it.sideSign > 0) c0[0] = std::max(c0[0], mid_);
+    if (it.sideSign < 0) c1[0] = std::min(c1[0], mid_ - 1);
+    for (long z = c0[2]; z <= c1[2]; ++z)
+      for (long y = c0[1]; y <= c1[1]; ++y)
+        for (long x = c0[0]; x <= c1[0]; ++x) {
+          CellMask& m = cells_[(z * n_[1] + y) * n_[0] + x];
+          switch (it.mask) {
+            case kSide:
+              m.side |= 1ull << it.bit;
+              break;
+            case kVessels:
+              m.vessels |= 1ull << it.bit;
+              break;
+            case kMidline:
+              m.midline |= 1u << it.bit;
+              break;
+          }
+        }
+  }
+}
+
 void ZSlabList::Build(const std::vector<std::array<double, 2>>& zRanges, double slab,
                       double margin) {
   count_ = zRanges.size();
