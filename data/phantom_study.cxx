@@ -812,6 +812,16 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
     labels->Allocate();
   }
   std::uint16_t* labelBuffer = labels->GetBufferPointer();
+  // The label map file is written as soon as its last slice is done (while the threads go on).
+  const fs::path truthDir = outDir / "truth";
+  const fs::path labelMapPath = fs::absolute(truthDir / "labels.nii.gz");
+  std::atomic<std::size_t> labelSlicesLeft{fluid.planes.size()};
+  auto labelSliceDone = [&] {
+    if (--labelSlicesLeft == 0) {
+      fs::create_directories(truthDir);
+      WriteNifti(labels.GetPointer(), labelMapPath);
+    }
+  };
   const std::size_t labelSliceSize =
       static_cast<std::size_t>(fluid.planes.front().nx) * fluid.planes.front().ny;
   const std::vector<Box> labelBoxes = {anatomy.LabelBox(0), anatomy.LabelBox(1)};
@@ -884,8 +894,10 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
         evaluations += SampleTissues(anatomy, plane, p.kind == PhantomSeries::Localizer ? 1 : sub,
                                      through, mix, withLabels ? &labelBoxes : nullptr,
                                      withLabels ? &labelSlice : nullptr);
-        if (withLabels)
+        if (withLabels) {
           std::copy(labelSlice.begin(), labelSlice.end(), labelBuffer + k * labelSliceSize);
+          labelSliceDone();
+        }
         SampleTexture(anatomy, plane, mix, texture);
         for (SeriesPlan* m : members[task.plan]) {
           const std::uint64_t noiseSeed =
@@ -908,6 +920,7 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
         std::vector<std::uint16_t> slice;
         evaluations += SampleLabels(anatomy, fluid.planes[task.index], labelBoxes, slice);
         std::copy(slice.begin(), slice.end(), labelBuffer + task.index * labelSliceSize);
+        labelSliceDone();
         break;
       }
       case Task::kTip:
@@ -922,7 +935,7 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
     }
   });
 
-  timer.Lap("render", evaluations);  // with the label map, the numerical truth and the DICOM files
+  timer.Lap("render", evaluations);  // with the numerical truth, the DICOM and label map files
 
   // Truth of the series (their DICOM files are written).
   PhantomStudyTruth truth;
@@ -970,11 +983,8 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
   truth.right = SideTruth(anatomy, 0, measured[0]);
   truth.left = SideTruth(anatomy, 1, measured[1]);
 
-  const fs::path truthDir = outDir / "truth";
   fs::create_directories(truthDir);
-  truth.labelMap = fs::absolute(truthDir / "labels.nii.gz");
-  WriteNifti(labels.GetPointer(), truth.labelMap);
-  timer.Lap("labels");  // the label map file
+  truth.labelMap = labelMapPath;
   nlohmann::json j;
   j["generator"] = {{"name", "ischia phantom"}, {"version", 1}};
   j["seed"] = seed;
@@ -1015,6 +1025,7 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
     out << truth.json;
     if (!out) throw std::runtime_error("cannot write " + truth.truthJson.string());
   }
+  timer.Lap("truth");  // truth.json
   truth.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return truth;
 }
