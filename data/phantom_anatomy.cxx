@@ -879,7 +879,7 @@ inline double LazySmoothMin(double f, const Vec3& q, const Box& box, double k, G
 }
 }  // namespace
 
-double Anatomy::HipBoneSdf(const Side& s, const Vec3& q, bool* ischium) const {
+double Anatomy::HipBoneSdf(const Side& s, const Vec3& q, bool* ischium, double* split) const {
   const Box* b = s.hipParts;
   double fIsch = s.tuberosity.Sdf(q);
   fIsch = LazySmoothMin(fIsch, q, b[0], 6, [&] { return s.ischialBody.Sdf(q); });
@@ -895,6 +895,7 @@ double Anatomy::HipBoneSdf(const Side& s, const Vec3& q, bool* ischium) const {
   fOther = LazySmoothMin(fOther, q, b[4], 8, [&] { return s.supraAcetabular.Sdf(q); });
   fOther = LazySmoothMin(fOther, q, b[5], 10, [&] { return s.ilium.Sdf(q); });
   if (ischium) *ischium = fIsch <= fOther;
+  if (split) *split = std::fabs(fIsch - fOther);
   return SmoothMin(fIsch, fOther, 6);
 }
 
@@ -1009,12 +1010,14 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
              nearFemur = femur && SqrtAtMost(femurBound2, dist);
   if (nearHip || nearFemur) {
     bool ischium = false;
-    const double fh = nearHip ? HipBoneSdf(s, q, &ischium) : std::sqrt(hipBound2);
+    double split = 1e9;  // |ischium - other hip bone distance|: the label changes where it is 0
+    const double fh = nearHip ? HipBoneSdf(s, q, &ischium, &split) : std::sqrt(hipBound2);
     double cortex = 1.5;
     const double ff = nearFemur ? FemurSdf(s, q, &cortex) : std::sqrt(femurBound2);
     dist = std::min(
         {dist, std::fabs(fh), std::fabs(fh + kHipCortex), std::fabs(ff), std::fabs(ff + cortex)});
     if (fh < 0) {
+      dist = std::min(dist, 0.5 * split);  // both distances have slopes of about 1
       const bool marrow = fh < -kHipCortex;
       if (ischium) {
         if (marrow && s.marrowOedema) {

@@ -612,8 +612,9 @@ class Anatomy {
   // Lowest point of the ischium of one side (LPS), found numerically on the shapes.
   Vec3 FindTuberosityTip(int sideIndex) const;
   // Hip bone signed distance in the left frame; `ischium` tells whether the nearest part is
-  // the ischium (label 1).
-  double HipBoneSdf(const Side& s, const Vec3& q, bool* ischium) const;
+  // the ischium (label 1), `split` how far that is from changing (|difference of the parts'
+  // distances|).
+  double HipBoneSdf(const Side& s, const Vec3& q, bool* ischium, double* split = nullptr) const;
 
  private:
   double BodySdf(const Vec3& b) const;  // CarveCleft(b, BodyOutline(b))
