@@ -118,6 +118,7 @@ Anatomy::Anatomy(std::uint64_t seed, const PhantomOptions& options) : seed_(seed
   fatPhaseSines_ = PhaseSines(fatHarmonics_);
   outlinePhaseSines_ = PhaseSines(outlineHarmonics_);
   for (int k = 0; k < 4; ++k) {
+    outlineSwing_ += std::fabs(outlineHarmonics_[k]);
     outlineTurn_ += (k + 2) * std::fabs(outlineHarmonics_[k]);
     fatTurn_ += (k + 2) * std::fabs(fatHarmonics_[k]);
   }
@@ -793,9 +794,9 @@ double Anatomy::BodyOutline(const Vec3& b, OutlineParts* parts) const {
   const bool thigh = SqrtBelow(thighBox2, pelvis + 30);
   const double f = thigh ? SmoothMin(pelvis, thigh_.Sdf(q), 30) : pelvis;
   // Individual shape: smooth bumps and flattening of the outline (a few mm).
-  const double harmonics =
-      Harmonics(outlineHarmonics_, outlinePhaseSines_, b.x, b.y + 20, Radius(b.x, b.y + 20));
-  if (parts) *parts = {pelvis, f, harmonics, thighBox2, thigh};
+  const double r = Radius(b.x, b.y + 20);
+  const double harmonics = Harmonics(outlineHarmonics_, outlinePhaseSines_, b.x, b.y + 20, r);
+  if (parts) *parts = {pelvis, f, harmonics, thighBox2, r, thigh};
   return f - harmonics;
 }
 
@@ -1214,22 +1215,32 @@ Tissue Anatomy::Classify(const Vec3& lps, double* distance, double stop, Outline
   } else {
     OutlineParts parts;
     const double fb = CarveCleft(b, BodyOutline(b, &parts));
-    dist = std::fabs(fb);
+    // The outline's distance terms: near the axis of the outline harmonics their slope
+    // (outlineTurn_ / r within r / 4 of b) dominates; they move the outline by at most
+    // outlineSwing_ either way.
+    const double slope = std::max(1.0, outlineTurn_ / (0.75 * parts.radius));
+    auto conservative = [&](double d) {
+      return std::max(std::min(d / slope, 0.25 * parts.radius), d - 2 * outlineSwing_);
+    };
+    dist = conservative(std::fabs(fb));
     if (outline) outline->radius = 0;
     if (fb > 0) {
-      *distance = fb;
+      // Air inside the gluteal cleft: its first-order distance there runs along the slot.
+      *distance = SqrtAtMost(cleft_.BoundDistance2(b), 0)
+                      ? std::min(dist, cleft_.InteriorDistance(b))
+                      : dist;
       return kAir;
     }
     const double depth = -fb;
     if (depth < skin_) {
-      *distance = std::min(dist, skin_ - depth);
+      *distance = std::min(dist, conservative(skin_ - depth));
       return kSkin;
     }
-    dist = std::min(dist, depth - skin_);
+    dist = std::min(dist, conservative(depth - skin_));
     const double fat = FatThickness(b);
     inEnvelope = depth > skin_ + fat;
     // The fat thickness varies smoothly with the angle: keep a margin for its slope.
-    dist = std::min(dist, std::fabs(depth - skin_ - fat) * 0.8);
+    dist = std::min(dist, conservative(std::fabs(depth - skin_ - fat) * 0.8));
     if (outline && inEnvelope) *outline = MakeOutlineHint(b, parts, fat);
   }
   // Terms beyond `care` decide nothing for the caller: the running distance starts just above

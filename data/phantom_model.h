@@ -163,6 +163,10 @@ class ZTube {
   inline double Sdf(const Vec3& p, const Row& row) const;  // row = RowAt(p.z)
   // Exactly Sdf(p, row) < 0, without the distance (cheaper).
   inline bool Inside(const Vec3& p, const Row& row) const;
+  // For p inside an unbent section: a lower bound of its distance to the surface, (1 - k0)
+  // min(a, b) in the section (k0 the scaled radius of p; the first-order Sdf overestimates it
+  // inside thin sections) and the distance to the ends. 1e9 outside.
+  double InteriorDistance(const Vec3& p) const;
   // Section at level z (interpolated key); false outside the z range.
   bool Section(double z, TubeKey& key) const;
   // Centre y of the section at level z (as Section's key.cy); false outside the z range.
@@ -620,9 +624,10 @@ class Anatomy {
   double BodySdf(const Vec3& b) const;  // CarveCleft(b, BodyOutline(b))
   // The outline before the gluteal cleft is carved, optionally with its parts: the pelvis tube
   // distance, that blended with the thigh, the harmonics (subtracted), the squared thigh box
-  // distance and whether the thigh is blended in.
+  // distance, the distance to the harmonics' axis and whether the thigh is blended in.
   struct OutlineParts {
     double pelvis = 0, tubes = 0, harmonics = 0, thighBox2 = 0;
+    double radius = 0;  // distance to the axis of the harmonics (0, -20)
     bool thigh = false;
   };
   double BodyOutline(const Vec3& b, OutlineParts* parts = nullptr) const;
@@ -656,8 +661,8 @@ class Anatomy {
   std::array<double, 8> outlineHarmonics_{};
   std::array<double, 4> fatPhaseSines_{}, outlinePhaseSines_{};
   // Bounds of the angular derivatives of the outline harmonics and of the fat thickness (mm
-  // per radian), for OutlineHint.
-  double outlineTurn_ = 0, fatTurn_ = 0;
+  // per radian), and of the outline harmonics themselves (mm).
+  double outlineTurn_ = 0, fatTurn_ = 0, outlineSwing_ = 0;
   Side sides_[2];
   // Shared skeleton means (sides jitter around them).
   double base_[16]{};

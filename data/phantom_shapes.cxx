@@ -209,6 +209,19 @@ bool ZTube::Local(const Vec3& p, double& u, double& v, TubeKey& key) const {
   return true;
 }
 
+double ZTube::InteriorDistance(const Vec3& p) const {
+  if (keys_.empty() || p.z <= zMin_ || p.z >= zMax_) return 1e9;
+  Row k;
+  Lookup(p.z, k);
+  const double dx = p.x - k.cx, dy = p.y - k.cy;
+  const double u = dx * k.cosA + dy * k.sinA, v = -dx * k.sinA + dy * k.cosA;
+  const double k0 = std::sqrt((u / k.a) * (u / k.a) + (v / k.b) * (v / k.b));
+  if (!(k0 < 1)) return 1e9;
+  // A section holds the disc of radius min(a, b) about its centre, and is convex: the point
+  // k0 x + (1 - k0) y lies inside for every y of that disc, x on the boundary.
+  return Min((1 - k0) * std::min(k.a, k.b) / k.lipschitz, p.z - zMin_, zMax_ - p.z);
+}
+
 void ZTube::BoundsXY(double z0, double z1, double lo[2], double hi[2]) const {
   lo[0] = lo[1] = 1e30;
   hi[0] = hi[1] = -1e30;
