@@ -1019,6 +1019,12 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
         {dist, std::fabs(fh), std::fabs(fh + kHipCortex), std::fabs(ff), std::fabs(ff + cortex)});
     if (fh < 0) {
       dist = std::min(dist, 0.5 * split);  // both distances have slopes of about 1
+      // Deep in the flat parts (ilium) the first-order distance runs along them: a part that
+      // holds q bounds the distance to the bone's surface (to the marrow's, less the cortex).
+      const double inner = Max(s.tuberosity.InteriorDistance(q), s.acetabulum.InteriorDistance(q),
+                               s.ilium.InteriorDistance(q));
+      if (inner > 0)
+        dist = std::min(dist, fh < -kHipCortex ? std::max(0.0, inner - 2 * kHipCortex) : inner);
       const bool marrow = fh < -kHipCortex;
       if (ischium) {
         if (marrow && s.marrowOedema) {

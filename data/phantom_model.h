@@ -200,6 +200,10 @@ struct Ellipsoid {
   Vec3 centre, radii{1, 1, 1};
   Mat3 rotation;  // local -> body
   inline double Sdf(const Vec3& p) const;
+  // For p inside: a lower bound of its distance to the surface, (1 - k0) times the smallest
+  // radius (k0 the scaled radius of p; Sdf's first-order distance overestimates it inside
+  // flat ellipsoids). 0 outside.
+  double InteriorDistance(const Vec3& p) const;
 };
 
 // A capsule with linearly varying radius. Not to be modified after construction: the

@@ -209,6 +209,17 @@ bool ZTube::Local(const Vec3& p, double& u, double& v, TubeKey& key) const {
   return true;
 }
 
+double Ellipsoid::InteriorDistance(const Vec3& p) const {
+  const Vec3 d = p - centre;
+  const auto& m = rotation.m;
+  const double qx = (m[0] * d.x + m[3] * d.y + m[6] * d.z) / radii.x,
+               qy = (m[1] * d.x + m[4] * d.y + m[7] * d.z) / radii.y,
+               qz = (m[2] * d.x + m[5] * d.y + m[8] * d.z) / radii.z;
+  const double k0 = std::sqrt(qx * qx + qy * qy + qz * qz);
+  // As for a tube's section: the ellipsoid is convex and holds the ball of its smallest radius.
+  return k0 < 1 ? (1 - k0) * Min(radii.x, radii.y, radii.z) : 0.0;
+}
+
 double ZTube::InteriorDistance(const Vec3& p) const {
   if (keys_.empty() || p.z <= zMin_ || p.z >= zMax_) return 1e9;
   Row k;
