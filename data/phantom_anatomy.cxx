@@ -1213,21 +1213,23 @@ Tissue Anatomy::Classify(const Vec3& lps, double* distance, double stop, Outline
   Tissue tissue = kAir;
   double dist;
   bool inEnvelope = true;
-  // Inside the envelope the outline's distance terms below are min(depth, depth - skin,
-  // 0.8 (depth - skin - fat)) = 0.8 margin; a hint's lower bound of the margin will do.
-  const double known = outline && outline->radius > 0 ? 0.8 * OutlineMargin(*outline, b) : -1;
+  OutlineParts parts;
+  // The outline's distance terms: near the axis of the outline harmonics their slope
+  // (outlineTurn_ / r within r / 4 of b) dominates; they move the outline by at most
+  // outlineSwing_ either way.
+  const double axis = Radius(b.x, b.y + 20);
+  const double slope = std::max(1.0, outlineTurn_ / (0.75 * axis));
+  auto conservative = [&](double d) {
+    return std::max(std::min(d / slope, 0.25 * axis), d - 2 * outlineSwing_);
+  };
+  // Inside the envelope those terms are min(depth, depth - skin, 0.8 (depth - skin - fat)) =
+  // 0.8 margin; a hint's lower bound of the margin will do.
+  const double known =
+      outline && outline->radius > 0 ? conservative(0.8 * OutlineMargin(*outline, b)) : -1;
   if (known > std::max(stop, 0.0)) {
     dist = known;
   } else {
-    OutlineParts parts;
     const double fb = CarveCleft(b, BodyOutline(b, &parts));
-    // The outline's distance terms: near the axis of the outline harmonics their slope
-    // (outlineTurn_ / r within r / 4 of b) dominates; they move the outline by at most
-    // outlineSwing_ either way.
-    const double slope = std::max(1.0, outlineTurn_ / (0.75 * parts.radius));
-    auto conservative = [&](double d) {
-      return std::max(std::min(d / slope, 0.25 * parts.radius), d - 2 * outlineSwing_);
-    };
     dist = conservative(std::fabs(fb));
     if (outline) outline->radius = 0;
     if (fb > 0) {

@@ -11,8 +11,9 @@
 namespace ischia::phantom {
 namespace {
 
-// A uniform block is accepted only if the conservative distance exceeds its half diagonal by
-// this factor (the shapes' distances are first-order estimates).
+// A block is taken as uniform only if the conservative distance at its centre exceeds the
+// distance to its farthest sub-sample centre by this factor (the shapes' distances are
+// first-order estimates).
 constexpr double kSafety = 1.1;
 
 inline void AddMix(PixelMix& m, std::uint8_t id, float w) {
