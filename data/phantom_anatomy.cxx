@@ -231,6 +231,9 @@ void Anatomy::BuildCells() {
                             &s.vein};
     for (int i = 0; i < 7; ++i) {
       tubes[i]->BoundingBox(lo, hi);
+      // The gap's culling test reaches farther than kSlack: its box grows by as much.
+      const double grow = i == 2 ? TendonReach(s) : 0.0;
+      for (int d = 0; d < 3; ++d) lo[d] -= grow, hi[d] += grow;
       cells_.Add(lo, hi, s.sign, CellGrid::kSide, 2 + i);
     }
     s.padIndex.ForEachSlabBox([&](std::size_t i, const double* l, const double* h) {
@@ -913,16 +916,22 @@ double Anatomy::FemurSdf(const Side& s, const Vec3& q, double* cortex) const {
 }
 
 // ---------------------------------------------------------------------------------------------
+double Anatomy::TendonReach(const Side& s) const {
+  return (s.periOedema ? 2.4 * s.periRim : 0.0) + 2.0;
+}
+
 bool Anatomy::ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue& tissue,
                              std::uint64_t cells) const {
   const Tendon& t = s.tendon;
   const double rim = s.periOedema ? s.periRim : 0.0;
+  // The shapes are needed as far as their tissues reach: the oedema to rim, the gap's margin
+  // by 1.5 mm of noise, and its oedema (fG < rim, fG scaled by 2.3) to 2.3 rim beyond that.
   double fCJ = 1e9, fSM = 1e9, fG = 1e9;
   if ((cells >> 2 & 1) && SqrtAtMost(t.conjoint.BoundDistance2(q), dist + rim))
     fCJ = t.conjoint.Sdf(q);
   if ((cells >> 3 & 1) && SqrtAtMost(t.semimembranosus.BoundDistance2(q), dist + rim))
     fSM = t.semimembranosus.Sdf(q);
-  if (t.hasGap && (cells >> 4 & 1) && SqrtAtMost(t.gap.BoundDistance2(q), dist + rim + 2.0)) {
+  if (t.hasGap && (cells >> 4 & 1) && SqrtAtMost(t.gap.BoundDistance2(q), dist + TendonReach(s))) {
     // Irregular haematoma margin: the gap's surface is displaced by up to ~1.5 mm of noise
     // (slope <= 1.5 * 2.5 / 3 per mm, hence the division).
     fG = (t.gap.Sdf(q) + 1.5 * GradientNoise(seed_ ^ 0x6A9, q.x / 3.0, q.y / 3.0, q.z / 4.0)) / 2.3;

@@ -648,6 +648,9 @@ class Anatomy {
                     Tissue& tissue, std::uint64_t cells) const;
   bool ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue& tissue,
                       std::uint64_t cells) const;
+  // How far beyond the running distance ClassifyTendon needs the tendon's gap (its tissues
+  // reach that far from its shape).
+  double TendonReach(const Side& s) const;
   bool ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& tissue,
                        std::uint32_t cells) const;
   void BuildCells();
