@@ -68,13 +68,16 @@ void TaperEnds(std::vector<TubeKey>& keys) {
   }
 }
 
+// |(x, y)| (the hot paths need no std::hypot overflow protection: coordinates are mm).
+inline double Radius(double x, double y) { return std::sqrt(x * x + y * y); }
+
 // sum_k h[k] cos((k + 2) theta + phase_k) for the direction (x, y) without trigonometry calls;
 // h[4 + k] = cos(phase_k) in [-1, 1], phase_k in [0, pi]; sinPhase[k] = sin(phase_k) (see
-// PhaseSines); r = std::hypot(x, y).
+// PhaseSines); r = |(x, y)|.
 double Harmonics(const std::array<double, 8>& h, const std::array<double, 4>& sinPhase, double x,
                  double y, double r) {
   if (r < 1e-9) return 0;
-  const double c1 = x / r, s1 = y / r;
+  const double ir = 1 / r, c1 = x * ir, s1 = y * ir;
   double ck = c1 * c1 - s1 * s1, sk = 2 * s1 * c1;  // k = 2
   double sum = 0;
   for (int k = 0; k < 4; ++k) {
@@ -114,6 +117,12 @@ Anatomy::Anatomy(std::uint64_t seed, const PhantomOptions& options) : seed_(seed
   outlineHarmonics_[6] = -1;
   fatPhaseSines_ = PhaseSines(fatHarmonics_);
   outlinePhaseSines_ = PhaseSines(outlineHarmonics_);
+  for (int k = 0; k < 4; ++k) {
+    outlineSwing_ += std::fabs(outlineHarmonics_[k]);
+    outlineTurn_ += (k + 2) * std::fabs(outlineHarmonics_[k]);
+    fatTurn_ += (k + 2) * std::fabs(fatHarmonics_[k]);
+  }
+  fatTurn_ = fatBase_ * (0.5 + 0.12 * fatTurn_);  // FatThickness: posterior term and harmonics
 
   const double sc = scale_ * bulk_, f = fatBase_;
   auto oa = [&](double aE) { return aE * sc + 0.8 * f; };
@@ -195,6 +204,65 @@ Anatomy::Anatomy(std::uint64_t seed, const PhantomOptions& options) : seed_(seed
     bowelZ.push_back({e.centre.z - r, e.centre.z + r});
   }
   bowelIndex_.Build(bowelZ, 10, 30);
+  BuildCells();
+}
+
+void Anatomy::BuildCells() {
+  // Each shape with the box its culling test uses.
+  auto box = [](const Box& b, double* lo, double* hi) {
+    for (int i = 0; i < 3; ++i) lo[i] = b.lo[i], hi[i] = b.hi[i];
+  };
+  auto sphere = [](const Ellipsoid& e, double* lo, double* hi) {
+    const double r = Max(e.radii.x, e.radii.y, e.radii.z);
+    const double c[3] = {e.centre.x, e.centre.y, e.centre.z};
+    for (int i = 0; i < 3; ++i) lo[i] = c[i] - r, hi[i] = c[i] + r;
+  };
+  double lo[3], hi[3];
+  for (const Side& s : sides_) {
+    if (s.fatPads.size() > CellGrid::kMuscleBit - CellGrid::kPadBit ||
+        s.muscles.size() > 64 - CellGrid::kMuscleBit || s.vessels.size() > 64)
+      throw std::logic_error("phantom: too many shapes for the cell grid");
+    box(s.hipBox, lo, hi);
+    cells_.Add(lo, hi, s.sign, CellGrid::kSide, 0);
+    box(s.femurBox, lo, hi);
+    cells_.Add(lo, hi, s.sign, CellGrid::kSide, 1);
+    const ZTube* tubes[] = {&s.tendon.conjoint, &s.tendon.semimembranosus, &s.tendon.gap,
+                            &s.adductorTendon,  &s.sciatic,                &s.artery,
+                            &s.vein};
+    for (int i = 0; i < 7; ++i) {
+      tubes[i]->BoundingBox(lo, hi);
+      // The gap's culling test reaches farther than kSlack: its box grows by as much.
+      const double grow = i == 2 ? TendonReach(s) : 0.0;
+      for (int d = 0; d < 3; ++d) lo[d] -= grow, hi[d] += grow;
+      cells_.Add(lo, hi, s.sign, CellGrid::kSide, 2 + i);
+    }
+    s.padIndex.ForEachSlabBox([&](std::size_t i, const double* l, const double* h) {
+      cells_.Add(l, h, s.sign, CellGrid::kSide, CellGrid::kPadBit + static_cast<int>(i));
+    });
+    s.muscleIndex.ForEachSlabBox([&](std::size_t i, const double* l, const double* h) {
+      cells_.Add(l, h, s.sign, CellGrid::kSide, CellGrid::kMuscleBit + static_cast<int>(i));
+    });
+    for (std::size_t i = 0; i < s.vesselBoxes.size(); ++i) {
+      box(s.vesselBoxes[i], lo, hi);
+      cells_.Add(lo, hi, s.sign, CellGrid::kVessels, static_cast<int>(i));
+    }
+  }
+  if (bowel_.size() > 32 - CellGrid::kBowelBit)
+    throw std::logic_error("phantom: too many bowel loops for the cell grid");
+  sacrum_.BoundingBox(lo, hi);
+  cells_.Add(lo, hi, 0, CellGrid::kMidline, 0);
+  analCanal_.BoundingBox(lo, hi);
+  cells_.Add(lo, hi, 0, CellGrid::kMidline, 1);
+  const Ellipsoid* organs[] = {&rectum_, &bladder_, &prostate_};
+  for (int i = 0; i < 3; ++i) {
+    sphere(*organs[i], lo, hi);
+    cells_.Add(lo, hi, 0, CellGrid::kMidline, 2 + i);
+  }
+  for (std::size_t i = 0; i < bowel_.size(); ++i) {
+    sphere(bowel_[i], lo, hi);
+    cells_.Add(lo, hi, 0, CellGrid::kMidline, CellGrid::kBowelBit + static_cast<int>(i));
+  }
+  cells_.Build();
 }
 
 Vec3 Anatomy::ToBody(const Vec3& lps) const { return toBody_ * (lps - offset_); }
@@ -720,12 +788,22 @@ void Anatomy::BuildMuscles(Side& s, Rng& rng) {
 }
 
 // ---------------------------------------------------------------------------------------------
-double Anatomy::BodySdf(const Vec3& b) const {
+double Anatomy::BodySdf(const Vec3& b) const { return CarveCleft(b, BodyOutline(b)); }
+
+double Anatomy::BodyOutline(const Vec3& b, OutlineParts* parts) const {
   const Vec3 q{std::fabs(b.x), b.y, b.z};
-  double f = pelvis_.Sdf(b);
-  if (SqrtBelow(thigh_.BoundDistance2(q), f + 30)) f = SmoothMin(f, thigh_.Sdf(q), 30);
+  const double pelvis = pelvis_.Sdf(b);
+  const double thighBox2 = thigh_.BoundDistance2(q);
+  const bool thigh = SqrtBelow(thighBox2, pelvis + 30);
+  const double f = thigh ? SmoothMin(pelvis, thigh_.Sdf(q), 30) : pelvis;
   // Individual shape: smooth bumps and flattening of the outline (a few mm).
-  f -= Harmonics(outlineHarmonics_, outlinePhaseSines_, b.x, b.y + 20, std::hypot(b.x, b.y + 20));
+  const double r = Radius(b.x, b.y + 20);
+  const double harmonics = Harmonics(outlineHarmonics_, outlinePhaseSines_, b.x, b.y + 20, r);
+  if (parts) *parts = {pelvis, f, harmonics, thighBox2, r, thigh};
+  return f - harmonics;
+}
+
+double Anatomy::CarveCleft(const Vec3& b, double f) const {
   if (SqrtBelow(cleft_.BoundDistance2(b), std::fabs(f) + 12))
     f = -SmoothMin(-f, cleft_.Sdf(b), 8);
   return f;
@@ -734,12 +812,66 @@ double Anatomy::BodySdf(const Vec3& b) const {
 double Anatomy::FatThickness(const Vec3& b) const {
   double cx = 0, cy = 0;
   pelvis_.SectionCentreY(b.z, cy);
-  const double hyp = std::hypot(b.x - cx, b.y - cy);
+  const double hyp = Radius(b.x - cx, b.y - cy);
   const double r = std::max(hyp, 1e-9);
   const double post = std::max(0.0, (b.y - cy) / r);
   const double h = Harmonics(fatHarmonics_, fatPhaseSines_, b.x - cx, b.y - cy, hyp);
   const double zf = b.z < -60 ? 0.8 : 1.0;
   return std::max(3.0, fatBase_ * zf * (0.72 + 0.5 * post + 0.12 * h));
+}
+
+// What a point inside the envelope tells about the outline near it. Along a path of length d
+// from b, as long as it stays within the radius:
+//  - the tube distances of BodyOutline change by <= 1.5 d + 10^4 d / r2^2 (first-order ellipse
+//    estimates, aspect ratio < 2, whose slope grows towards the section centre; r2 is the
+//    distance to the pelvis section centre, at least half its value at b on the path),
+//  - its harmonics by <= outlineTurn_ d / r1 (angle about (0, -20); r1 likewise),
+//  - the fat thickness by <= 1.25 fatTurn_ d / r2 (angle about the pelvis section centre, which
+//    moves by <= 0.25 mm per mm of z) if the path crosses no level where it jumps (z = -60 and
+//    the ends of the pelvis tube).
+// BodyOutline blends the thigh in only where its box is nearer than pelvis + 30 (deeper in the
+// pelvis it is left out, a step of the depth): where it is blended in, the hint either keeps
+// within the distance where it stays blended in, or takes the depth without it (a lower bound,
+// as the blend only deepens). The gluteal cleft is not in the hint: its first-order distance is
+// far from Lipschitz (a thin slot), OutlineMargin evaluates it where it may matter.
+Anatomy::OutlineHint Anatomy::MakeOutlineHint(const Vec3& b, const OutlineParts& parts,
+                                              double fat) const {
+  OutlineHint h;
+  const double r1 = Radius(b.x, b.y + 20);
+  double cy = 0;
+  pelvis_.SectionCentreY(b.z, cy);
+  const double r2 = Radius(b.x, b.y - cy);
+  const double tubeSlope = 1.5 + 4e4 / (r2 * r2);
+  h.body = b;
+  h.fat = fat;
+  h.depthSlope = tubeSlope + 2 * outlineTurn_ / r1;
+  h.fatSlope = 2.5 * fatTurn_ / r2;
+  h.radius = std::max(0.0, Min(0.5 * r1, 0.5 * r2, std::fabs(b.z + 60),
+                               std::fabs(b.z - pelvis_.zMin()), std::fabs(b.z - pelvis_.zMax())));
+  h.depth = -(parts.pelvis - parts.harmonics);
+  if (parts.thigh) {
+    // The thigh stays blended in while its box distance (slope 1) stays below pelvis + 30.
+    const double keep = (parts.pelvis + 30 - std::sqrt(parts.thighBox2)) / (tubeSlope + 1);
+    if (keep >= 0.5 * h.radius) {
+      h.depth = -(parts.tubes - parts.harmonics);
+      h.radius = std::min(h.radius, keep);
+    }
+  }
+  return h;
+}
+
+double Anatomy::OutlineMargin(const OutlineHint& h, const Vec3& b) const {
+  const Vec3 v = b - h.body;
+  const double d2 = Dot(v, v);
+  if (!(d2 <= h.radius * h.radius)) return -1;
+  const double d = std::sqrt(d2);
+  const double low = h.depth - h.depthSlope * d, high = h.depth + h.depthSlope * d;
+  if (low <= 0) return -1;
+  // CarveCleft makes the depth -SmoothMin(depth, cleft, 8) >= min(depth, cleft) - 2, and only
+  // where the cleft's box is nearer than |outline| + 12 (<= high + 12).
+  double depth = low;
+  if (SqrtBelow(cleft_.BoundDistance2(b), high + 12)) depth = std::min(low, cleft_.Sdf(b)) - 2;
+  return depth - skin_ - (h.fat + h.fatSlope * d);
 }
 
 namespace {
@@ -751,7 +883,7 @@ inline double LazySmoothMin(double f, const Vec3& q, const Box& box, double k, G
 }
 }  // namespace
 
-double Anatomy::HipBoneSdf(const Side& s, const Vec3& q, bool* ischium) const {
+double Anatomy::HipBoneSdf(const Side& s, const Vec3& q, bool* ischium, double* split) const {
   const Box* b = s.hipParts;
   double fIsch = s.tuberosity.Sdf(q);
   fIsch = LazySmoothMin(fIsch, q, b[0], 6, [&] { return s.ischialBody.Sdf(q); });
@@ -767,6 +899,7 @@ double Anatomy::HipBoneSdf(const Side& s, const Vec3& q, bool* ischium) const {
   fOther = LazySmoothMin(fOther, q, b[4], 8, [&] { return s.supraAcetabular.Sdf(q); });
   fOther = LazySmoothMin(fOther, q, b[5], 10, [&] { return s.ilium.Sdf(q); });
   if (ischium) *ischium = fIsch <= fOther;
+  if (split) *split = std::fabs(fIsch - fOther);
   return SmoothMin(fIsch, fOther, 6);
 }
 
@@ -783,14 +916,22 @@ double Anatomy::FemurSdf(const Side& s, const Vec3& q, double* cortex) const {
 }
 
 // ---------------------------------------------------------------------------------------------
-bool Anatomy::ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue& tissue) const {
+double Anatomy::TendonReach(const Side& s) const {
+  return (s.periOedema ? 2.4 * s.periRim : 0.0) + 2.0;
+}
+
+bool Anatomy::ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue& tissue,
+                             std::uint64_t cells) const {
   const Tendon& t = s.tendon;
   const double rim = s.periOedema ? s.periRim : 0.0;
+  // The shapes are needed as far as their tissues reach: the oedema to rim, the gap's margin
+  // by 1.5 mm of noise, and its oedema (fG < rim, fG scaled by 2.3) to 2.3 rim beyond that.
   double fCJ = 1e9, fSM = 1e9, fG = 1e9;
-  if (SqrtAtMost(t.conjoint.BoundDistance2(q), dist + rim)) fCJ = t.conjoint.Sdf(q);
-  if (SqrtAtMost(t.semimembranosus.BoundDistance2(q), dist + rim))
+  if ((cells >> 2 & 1) && SqrtAtMost(t.conjoint.BoundDistance2(q), dist + rim))
+    fCJ = t.conjoint.Sdf(q);
+  if ((cells >> 3 & 1) && SqrtAtMost(t.semimembranosus.BoundDistance2(q), dist + rim))
     fSM = t.semimembranosus.Sdf(q);
-  if (t.hasGap && SqrtAtMost(t.gap.BoundDistance2(q), dist + rim + 2.0)) {
+  if (t.hasGap && (cells >> 4 & 1) && SqrtAtMost(t.gap.BoundDistance2(q), dist + TendonReach(s))) {
     // Irregular haematoma margin: the gap's surface is displaced by up to ~1.5 mm of noise
     // (slope <= 1.5 * 2.5 / 3 per mm, hence the division).
     fG = (t.gap.Sdf(q) + 1.5 * GradientNoise(seed_ ^ 0x6A9, q.x / 3.0, q.y / 3.0, q.z / 4.0)) / 2.3;
@@ -866,21 +1007,33 @@ bool Anatomy::ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue&
   return false;
 }
 
-// `stop`: see Classify; "decided" with an unspecified tissue once dist <= stop.
+// `stop`: see Classify; "decided" with an unspecified tissue once dist <= stop. `cells`: the
+// side shapes to test (CellMask::side).
 bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double stop,
-                           double& dist, Tissue& tissue) const {
+                           double& dist, Tissue& tissue, std::uint64_t cells) const {
   // Bones.
   const Vec3 dh = q - s.femoralHead;
-  const double hipBound2 = s.hipBox.Distance2(q), femurBound2 = s.femurBox.Distance2(q);
-  const bool nearHip = SqrtAtMost(hipBound2, dist), nearFemur = SqrtAtMost(femurBound2, dist);
+  const bool hip = cells & 1, femur = cells >> 1 & 1;
+  const double hipBound2 = hip ? s.hipBox.Distance2(q) : 1e18,  // not listed: far
+               femurBound2 = femur ? s.femurBox.Distance2(q) : 1e18;
+  const bool nearHip = hip && SqrtAtMost(hipBound2, dist),
+             nearFemur = femur && SqrtAtMost(femurBound2, dist);
   if (nearHip || nearFemur) {
     bool ischium = false;
-    const double fh = nearHip ? HipBoneSdf(s, q, &ischium) : std::sqrt(hipBound2);
+    double split = 1e9;  // |ischium - other hip bone distance|: the label changes where it is 0
+    const double fh = nearHip ? HipBoneSdf(s, q, &ischium, &split) : std::sqrt(hipBound2);
     double cortex = 1.5;
     const double ff = nearFemur ? FemurSdf(s, q, &cortex) : std::sqrt(femurBound2);
     dist = std::min(
         {dist, std::fabs(fh), std::fabs(fh + kHipCortex), std::fabs(ff), std::fabs(ff + cortex)});
     if (fh < 0) {
+      dist = std::min(dist, 0.5 * split);  // both distances have slopes of about 1
+      // Deep in the flat parts (ilium) the first-order distance runs along them: a part that
+      // holds q bounds the distance to the bone's surface (to the marrow's, less the cortex).
+      const double inner = Max(s.tuberosity.InteriorDistance(q), s.acetabulum.InteriorDistance(q),
+                               s.ilium.InteriorDistance(q));
+      if (inner > 0)
+        dist = std::min(dist, fh < -kHipCortex ? std::max(0.0, inner - 2 * kHipCortex) : inner);
       const bool marrow = fh < -kHipCortex;
       if (ischium) {
         if (marrow && s.marrowOedema) {
@@ -918,9 +1071,9 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
     }
   }
   if (dist <= stop) return true;
-  if (ClassifyTendon(s, q, dist, tissue)) return true;
+  if (ClassifyTendon(s, q, dist, tissue, cells)) return true;
   if (!inEnvelope || dist <= stop) return dist <= stop;
-  if (SqrtAtMost(s.adductorTendon.BoundDistance2(q), dist)) {
+  if ((cells >> 5 & 1) && SqrtAtMost(s.adductorTendon.BoundDistance2(q), dist)) {
     const double f = s.adductorTendon.Sdf(q);
     dist = std::min(dist, std::fabs(f));
     if (f < 0) {
@@ -928,7 +1081,7 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
       return true;
     }
   }
-  if (SqrtAtMost(s.sciatic.BoundDistance2(q), dist)) {
+  if ((cells >> 6 & 1) && SqrtAtMost(s.sciatic.BoundDistance2(q), dist)) {
     const double f = s.sciatic.Sdf(q);
     dist = std::min(dist, std::fabs(f));
     if (f < 0) {
@@ -951,6 +1104,7 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
     }
   }
   for (const ZTube* vessel : {&s.artery, &s.vein}) {
+    if (!(cells >> (vessel == &s.artery ? 7 : 8) & 1)) continue;
     if (!SqrtAtMost(vessel->BoundDistance2(q), dist)) continue;
     const double f = vessel->Sdf(q);
     dist = std::min(dist, std::fabs(f));
@@ -961,12 +1115,15 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
   }
   if (dist <= stop) return true;
   bool inPad = false;
-  s.padIndex.ForNear(q, dist, [&](std::size_t i) {
-    if (inPad) return;
-    const double f = s.fatPads[i].Sdf(q);
-    dist = std::min(dist, std::fabs(f));
-    inPad = f < 0;
-  });
+  s.padIndex.ForNear(
+      q, dist,
+      [&](std::size_t i) {
+        if (inPad) return;
+        const double f = s.fatPads[i].Sdf(q);
+        dist = std::min(dist, std::fabs(f));
+        inPad = f < 0;
+      },
+      cells >> CellGrid::kPadBit);
   if (inPad || dist <= stop) {
     tissue = kFat;
     return true;
@@ -976,16 +1133,19 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
   double best = 1e9, second = 1e9;
   std::size_t bestIndex = 0;
   const double reach = s.gapFill + s.septum;
-  s.muscleIndex.ForNear(q, dist + reach, [&](std::size_t i) {
-    const double f = s.muscles[i].Sdf(q);
-    if (f < best) {
-      second = best;
-      best = f;
-      bestIndex = i;
-    } else if (f < second) {
-      second = f;
-    }
-  });
+  s.muscleIndex.ForNear(
+      q, dist + reach,
+      [&](std::size_t i) {
+        const double f = s.muscles[i].Sdf(q);
+        if (f < best) {
+          second = best;
+          best = f;
+          bestIndex = i;
+        } else if (f < second) {
+          second = f;
+        }
+      },
+      cells >> CellGrid::kMuscleBit);
   if (best > s.gapFill) {
     dist = std::min(dist, best - s.gapFill);
     return false;
@@ -997,8 +1157,10 @@ bool Anatomy::ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double
   return true;
 }
 
-bool Anatomy::ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& tissue) const {
-  if (SqrtAtMost(sacrum_.BoundDistance2(b), dist)) {
+// `cells`: the midline shapes to test (CellMask::midline).
+bool Anatomy::ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& tissue,
+                              std::uint32_t cells) const {
+  if ((cells & 1) && SqrtAtMost(sacrum_.BoundDistance2(b), dist)) {
     const double f = sacrum_.Sdf(b);
     dist = Min(dist, std::fabs(f), std::fabs(f + 1.6));
     if (f < 0) {
@@ -1006,7 +1168,7 @@ bool Anatomy::ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& 
       return true;
     }
   }
-  if (SqrtAtMost(analCanal_.BoundDistance2(b), dist)) {
+  if ((cells >> 1 & 1) && SqrtAtMost(analCanal_.BoundDistance2(b), dist)) {
     const double f = analCanal_.Sdf(b);
     dist = Min(dist, std::fabs(f), std::fabs(f + 5));
     if (f < 0) {
@@ -1023,7 +1185,9 @@ bool Anatomy::ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& 
   const Organ organs[] = {{&rectum_, 3.5, kBowelContent, kMuscleOther},
                           {&bladder_, 3.0, kUrine, kMuscleOther},
                           {&prostate_, 0.0, kProstate, kProstate}};
-  for (const Organ& o : organs) {
+  for (int i = 0; i < 3; ++i) {
+    const Organ& o = organs[i];
+    if (!(cells >> (2 + i) & 1)) continue;
     if (Norm(b - o.e->centre) - Max(o.e->radii.x, o.e->radii.y, o.e->radii.z) > dist)
       continue;
     const double f = o.e->Sdf(b);
@@ -1037,7 +1201,7 @@ bool Anatomy::ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& 
   // Only the bowel loops whose z range is near (the others fail the z test below).
   bool inBowel = false;
   bowelIndex_.ForCandidates(b.z, dist, [&](std::size_t i) {
-    if (inBowel) return;
+    if (inBowel || !(cells >> (CellGrid::kBowelBit + i) & 1)) return;
     const Ellipsoid& e = bowel_[i];
     const double r = Max(e.radii.x, e.radii.y, e.radii.z);
     if (std::fabs(b.z - e.centre.z) - r > dist || std::fabs(b.x - e.centre.x) - r > dist) return;
@@ -1052,38 +1216,73 @@ bool Anatomy::ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& 
   return inBowel;
 }
 
-Tissue Anatomy::Classify(const Vec3& lps, double* distance, double stop) const {
+Tissue Anatomy::Classify(const Vec3& lps, double* distance, double stop, OutlineHint* outline,
+                         double care) const {
   const Vec3 b = ToBody(lps);
-  const double fb = BodySdf(b);
-  double dist = std::fabs(fb);
   Tissue tissue = kAir;
-  if (fb > 0) {
-    *distance = fb;
-    return kAir;
+  double dist;
+  bool inEnvelope = true;
+  OutlineParts parts;
+  // The outline's distance terms: near the axis of the outline harmonics their slope
+  // (outlineTurn_ / r within r / 4 of b) dominates; they move the outline by at most
+  // outlineSwing_ either way.
+  const double axis = Radius(b.x, b.y + 20);
+  const double slope = std::max(1.0, outlineTurn_ / (0.75 * axis));
+  auto conservative = [&](double d) {
+    return std::max(std::min(d / slope, 0.25 * axis), d - 2 * outlineSwing_);
+  };
+  // Inside the envelope those terms are min(depth, depth - skin, 0.8 (depth - skin - fat)) =
+  // 0.8 margin; a hint's lower bound of the margin will do.
+  const double known =
+      outline && outline->radius > 0 ? conservative(0.8 * OutlineMargin(*outline, b)) : -1;
+  if (known > std::max(stop, 0.0)) {
+    dist = known;
+  } else {
+    const double fb = CarveCleft(b, BodyOutline(b, &parts));
+    dist = conservative(std::fabs(fb));
+    if (outline) outline->radius = 0;
+    if (fb > 0) {
+      // Air inside the gluteal cleft: its first-order distance there runs along the slot.
+      *distance = SqrtAtMost(cleft_.BoundDistance2(b), 0)
+                      ? std::min(dist, cleft_.InteriorDistance(b))
+                      : dist;
+      return kAir;
+    }
+    const double depth = -fb;
+    if (depth < skin_) {
+      *distance = std::min(dist, conservative(skin_ - depth));
+      return kSkin;
+    }
+    dist = std::min(dist, conservative(depth - skin_));
+    const double fat = FatThickness(b);
+    inEnvelope = depth > skin_ + fat;
+    // The fat thickness varies smoothly with the angle: keep a margin for its slope.
+    dist = std::min(dist, conservative(std::fabs(depth - skin_ - fat) * 0.8));
+    if (outline && inEnvelope) *outline = MakeOutlineHint(b, parts, fat);
   }
-  const double depth = -fb;
-  if (depth < skin_) {
-    *distance = std::min(dist, skin_ - depth);
-    return kSkin;
-  }
-  dist = std::min(dist, depth - skin_);
-  const double fat = FatThickness(b);
-  const bool inEnvelope = depth > skin_ + fat;
-  // The fat thickness varies smoothly with the angle: keep a margin for its slope.
-  dist = std::min(dist, std::fabs(depth - skin_ - fat) * 0.8);
+  // Terms beyond `care` decide nothing for the caller: the running distance starts just above
+  // it, and the culling below (shapes whose bounds are farther than it) skips more shapes.
+  if (stop >= 0) care = stop;
+  if (care >= 0) dist = std::min(dist, care * (1 + 1e-9) + 1e-9);
   const int sideIndex = b.x >= 0 ? 1 : 0;
   const Side& s = sides_[sideIndex];
   const Vec3 q{std::fabs(b.x), b.y, b.z};
   dist = std::min(dist, std::fabs(b.x) + 0.5);  // the other side's structures
+  // Where the culling radius stays small, only the shapes the cell grid lists near b.
+  CellMask cells;
+  if (dist + CellGrid::kSlack < CellGrid::kReach)
+    cells = cells_.At(b, sideIndex);
+  else
+    cells = {~0ull, ~0ull, ~0u};
   bool decided = dist <= stop;
-  if (inEnvelope && !decided) decided = ClassifyMidline(b, stop, dist, tissue);
-  if (!decided) decided = ClassifySide(s, q, inEnvelope, stop, dist, tissue);
+  if (inEnvelope && !decided) decided = ClassifyMidline(b, stop, dist, tissue, cells.midline);
+  if (!decided) decided = ClassifySide(s, q, inEnvelope, stop, dist, tissue, cells.side);
   if (!decided && dist > stop) {
     tissue = inEnvelope ? kFat : kSubcutaneousFat;
     // Only the vessels whose z range is near (the others fail the box test).
     bool inVessel = false;
     s.vesselIndex.ForCandidates(q.z, dist, [&](std::size_t i) {
-      if (inVessel) return;
+      if (inVessel || !(cells.vessels >> i & 1)) return;
       const Capsule& c = s.vessels[i];
       if (!SqrtAtMost(s.vesselBoxes[i].Distance2(q), dist)) return;
       const double f = c.Sdf(q);
@@ -1098,28 +1297,16 @@ Tissue Anatomy::Classify(const Vec3& lps, double* distance, double stop) const {
   return tissue;
 }
 
-void Anatomy::TextureFine(const Vec3& lps, double& fibre, double& septum) const {
-  TextureCache cache;
-  TextureFine(lps, fibre, septum, cache);
-}
-
-double Anatomy::TextureMedium(const Vec3& lps) const {
-  TextureCache cache;
-  return TextureMedium(lps, cache);
-}
-
-void Anatomy::TextureCoarse(const Vec3& lps, double& gate, double& hetero) const {
-  TextureCache cache;
-  TextureCoarse(lps, gate, hetero, cache);
-}
-
-void Anatomy::TextureFine(const Vec3& lps, double& fibre, double& septum,
-                          TextureCache& cache) const {
+// Muscle fibre bundles run mostly cranio-caudally; fat septa are a zero set of noise.
+double Anatomy::TextureFibre(const Vec3& lps, TextureCache& cache) const {
   const Vec3 b = ToBody(lps);
-  // Muscle fibre bundles run mostly cranio-caudally; fat septa are a zero set of noise.
-  fibre = GradientNoise(seed_ ^ 0x11, b.x / 1.6, b.y / 1.6, b.z / 10.0, cache.cells[0]);
+  return GradientNoise(seed_ ^ 0x11, b.x / 1.6, b.y / 1.6, b.z / 10.0, cache.cells[0]);
+}
+
+double Anatomy::TextureSeptum(const Vec3& lps, TextureCache& cache) const {
+  const Vec3 b = ToBody(lps);
   const double n2 = GradientNoise(seed_ ^ 0x21, b.x / 16.0, b.y / 16.0, b.z / 24.0, cache.cells[1]);
-  septum = std::max(0.0, 1.0 - std::fabs(n2) / 0.035);
+  return std::max(0.0, 1.0 - std::fabs(n2) / 0.035);
 }
 
 double Anatomy::TextureMedium(const Vec3& lps, TextureCache& cache) const {

@@ -33,21 +33,10 @@ template <class... R>
 inline double Min(double a, double b, R... r) {
   return Min(std::min(a, b), r...);
 }
-// Exactly std::sqrt(d2) <= t and std::sqrt(d2) < t for d2 >= 0, usually without the square
-// root: away from the boundary (relative 1e-9, far above the rounding errors) the squares
-// decide.
-inline bool SqrtAtMost(double d2, double t) {
-  const double t2 = t * t;
-  if (t >= 0 && d2 < t2 * (1 - 1e-9)) return true;
-  if (d2 > t2 * (1 + 1e-9)) return false;
-  return std::sqrt(d2) <= t;
-}
-inline bool SqrtBelow(double d2, double t) {
-  const double t2 = t * t;
-  if (t >= 0 && d2 < t2 * (1 - 1e-9)) return true;
-  if (d2 > t2 * (1 + 1e-9)) return false;
-  return std::sqrt(d2) < t;
-}
+// std::sqrt(d2) <= t and std::sqrt(d2) < t for d2 >= 0, without the square root (the
+// squares may decide differently within rounding of the boundary).
+inline bool SqrtAtMost(double d2, double t) { return t >= 0 && d2 <= t * t; }
+inline bool SqrtBelow(double d2, double t) { return t > 0 && d2 < t * t; }
 inline double Max(double a) { return a; }
 template <class... R>
 inline double Max(double a, double b, R... r) {
@@ -137,8 +126,8 @@ enum Tissue : std::uint8_t {
   kTissueCount
 };
 std::uint16_t LabelOf(Tissue t);
-bool IsMuscle(Tissue t);
-bool IsFatty(Tissue t);
+inline bool IsMuscle(Tissue t) { return t >= kMuscleGluteal && t <= kMuscleOther; }
+inline bool IsFatty(Tissue t) { return t == kSubcutaneousFat || t == kFat; }
 
 // MR properties of one tissue at a field strength: a water pool and a fat fraction.
 struct TissueMr {
@@ -174,6 +163,10 @@ class ZTube {
   inline double Sdf(const Vec3& p, const Row& row) const;  // row = RowAt(p.z)
   // Exactly Sdf(p, row) < 0, without the distance (cheaper).
   inline bool Inside(const Vec3& p, const Row& row) const;
+  // For p inside an unbent section: a lower bound of its distance to the surface, (1 - k0)
+  // min(a, b) in the section (k0 the scaled radius of p; the first-order Sdf overestimates it
+  // inside thin sections) and the distance to the ends. 1e9 outside.
+  double InteriorDistance(const Vec3& p) const;
   // Section at level z (interpolated key); false outside the z range.
   bool Section(double z, TubeKey& key) const;
   // Centre y of the section at level z (as Section's key.cy); false outside the z range.
@@ -184,6 +177,9 @@ class ZTube {
   double zMax() const { return zMax_; }
   inline double BoundDistance(const Vec3& p) const;  // distance to the bounding box (0 inside)
   inline double BoundDistance2(const Vec3& p) const;  // its square (BoundDistance = sqrt)
+  void BoundingBox(double lo[3], double hi[3]) const {
+    for (int i = 0; i < 3; ++i) lo[i] = boxMin_[i], hi[i] = boxMax_[i];
+  }
   // Bounds of the section in x, y over [z0, z1] (clamped to the tube).
   void BoundsXY(double z0, double z1, double lo[2], double hi[2]) const;
 
@@ -204,6 +200,10 @@ struct Ellipsoid {
   Vec3 centre, radii{1, 1, 1};
   Mat3 rotation;  // local -> body
   inline double Sdf(const Vec3& p) const;
+  // For p inside: a lower bound of its distance to the surface, (1 - k0) times the smallest
+  // radius (k0 the scaled radius of p; Sdf's first-order distance overestimates it inside
+  // flat ellipsoids). 0 outside.
+  double InteriorDistance(const Vec3& p) const;
 };
 
 // A capsule with linearly varying radius. Not to be modified after construction: the
@@ -240,14 +240,16 @@ inline double SmoothMin(double a, double b, double k) {
 // ---------------------------------------------------------------------------------------------
 // Hot shape functions, inline (the sampler calls them tens of millions of times per study).
 
-// First-order distance to an ellipse boundary in scaled coordinates (iq's estimate).
-inline double EllipseDistance(double u, double v, double a, double b) {
-  const double qa = u / a, qb = v / b;
+// First-order distance to an ellipse boundary in scaled coordinates (iq's estimate), divided
+// by `scale` (> 0); ia = 1 / a, ib = 1 / b (multiplications instead of divisions).
+inline double EllipseDistance(double u, double v, double a, double b, double ia, double ib,
+                              double scale = 1) {
+  const double qa = u * ia, qb = v * ib;
   const double k0 = std::sqrt(qa * qa + qb * qb);
-  const double ga = u / (a * a), gb = v / (b * b);
+  const double ga = qa * ia, gb = qb * ib;
   const double k1 = std::sqrt(ga * ga + gb * gb);
-  if (k1 < 1e-12) return -std::min(a, b);
-  return k0 * (k0 - 1.0) / k1;
+  if (k1 < 1e-12) return -std::min(a, b) / scale;
+  return k0 * (k0 - 1.0) / (k1 * scale);
 }
 
 inline void ZTube::Lookup(double z, Row& row) const {
@@ -301,9 +303,10 @@ inline double ZTube::Sdf(const Vec3& p, const Row& k) const {
   const double c = k.cosA, s = k.sinA;
   const double dx = p.x - k.cx, dy = p.y - k.cy;
   const double u = dx * c + dy * s;
+  const double ia = 1 / k.a, ib = 1 / k.b;
   double v = -dx * s + dy * c;
-  v += k.bend * u * u / k.a;
-  const double fs = EllipseDistance(u, v, k.a, k.b) / k.lipschitz;
+  v += k.bend * u * u * ia;
+  const double fs = EllipseDistance(u, v, k.a, k.b, ia, ib, k.lipschitz);
   const double dz = std::max(zMin_ - p.z, p.z - zMax_);
   if (dz > 0) return fs > 0 ? std::sqrt(fs * fs + dz * dz) : dz;
   return std::max(fs, dz);
@@ -318,24 +321,29 @@ inline bool ZTube::Inside(const Vec3& p, const Row& k) const {
   const double c = k.cosA, s = k.sinA;
   const double dx = p.x - k.cx, dy = p.y - k.cy;
   const double u = dx * c + dy * s;
+  const double ia = 1 / k.a, ib = 1 / k.b;
   double v = -dx * s + dy * c;
-  v += k.bend * u * u / k.a;
-  const double qa = u / k.a, qb = v / k.b;
+  v += k.bend * u * u * ia;
+  const double qa = u * ia, qb = v * ib;
   const double qq = qa * qa + qb * qb;
   if (!(qq < 1)) return false;  // then k0 = sqrt(qq) >= 1
   const double k0 = std::sqrt(qq);
   if (!(k0 < 1)) return false;
   if (k0 > 0) return true;
-  const double ga = u / (k.a * k.a), gb = v / (k.b * k.b);
+  const double ga = qa * ia, gb = qb * ib;
   return std::sqrt(ga * ga + gb * gb) < 1e-12;
 }
 
 inline double Ellipsoid::Sdf(const Vec3& p) const {
-  const Vec3 q = rotation.Transposed() * (p - centre);
-  const double k0 = std::sqrt(q.x * q.x / (radii.x * radii.x) + q.y * q.y / (radii.y * radii.y) +
-                              q.z * q.z / (radii.z * radii.z));
-  const double gx = q.x / (radii.x * radii.x), gy = q.y / (radii.y * radii.y),
-               gz = q.z / (radii.z * radii.z);
+  // q = rotation^T (p - centre)
+  const Vec3 d = p - centre;
+  const auto& m = rotation.m;
+  const Vec3 q{m[0] * d.x + m[3] * d.y + m[6] * d.z, m[1] * d.x + m[4] * d.y + m[7] * d.z,
+               m[2] * d.x + m[5] * d.y + m[8] * d.z};
+  const double ix = 1 / radii.x, iy = 1 / radii.y, iz = 1 / radii.z;
+  const double qx = q.x * ix, qy = q.y * iy, qz = q.z * iz;
+  const double k0 = std::sqrt(qx * qx + qy * qy + qz * qz);
+  const double gx = qx * ix, gy = qy * iy, gz = qz * iz;
   const double k1 = std::sqrt(gx * gx + gy * gy + gz * gz);
   if (k1 < 1e-12) return -Min(radii.x, radii.y, radii.z);
   return k0 * (k0 - 1.0) / k1;
@@ -374,21 +382,35 @@ class TubeIndex {
  public:
   void Build(const std::vector<ZTube>& tubes);
   // Calls f(index) for every tube whose lower-bound distance to p is <= range.
+  // Only tubes whose bit (1 << tube) is set in `mask` are considered.
   template <class F>
-  void ForNear(const Vec3& p, double range, F&& f) const {
+  void ForNear(const Vec3& p, double range, F&& f, std::uint64_t mask = ~0ull) const {
     if (slabs_.empty()) return;
     const double s = (p.z - z0_) / kSlab;
     if (s < 0 || s >= static_cast<double>(slabs_.size())) {
       if (range < kMargin) return;
-      for (std::size_t i = 0; i < count_; ++i) f(i);
+      for (std::size_t i = 0; i < count_; ++i)
+        if (mask >> i & 1) f(i);
       return;
     }
     for (const Entry& e : slabs_[static_cast<std::size_t>(s)]) {
+      if (!(mask >> e.tube & 1)) continue;
       const double dx = Max(e.lo[0] - p.x, 0.0, p.x - e.hi[0]);
       const double dy = Max(e.lo[1] - p.y, 0.0, p.y - e.hi[1]);
       // min(sqrt(dx^2 + dy^2), kMargin) <= range
       if (kMargin <= range || SqrtAtMost(dx * dx + dy * dy, range)) f(e.tube);
     }
+  }
+  // Calls f(tube, box) for each slab entry: the box (lo, hi) holds the points whose lower-bound
+  // distance to the tube ForNear may find below kMargin.
+  template <class F>
+  void ForEachSlabBox(F&& f) const {
+    for (std::size_t s = 0; s < slabs_.size(); ++s)
+      for (const Entry& e : slabs_[s]) {
+        const double lo[3] = {e.lo[0], e.lo[1], z0_ + s * kSlab},
+                     hi[3] = {e.hi[0], e.hi[1], z0_ + (s + 1) * kSlab};
+        f(e.tube, lo, hi);
+      }
   }
 
  private:
@@ -429,6 +451,57 @@ class ZSlabList {
   double z0_ = 0, slab_ = 1, margin_ = 0, zLo_ = 0, zHi_ = 0;
   std::size_t count_ = 0;
   std::vector<std::vector<std::size_t>> slabs_;
+};
+
+// A coarse grid over the body frame listing, per cell, the shapes whose culling bounds come
+// within kReach of the cell. Where Classify's culling radius (its running distance plus the
+// largest margin a culling test adds, kSlack) stays below kReach, every shape not listed
+// fails its culling test anyway: Classify skips those tests. The cells end at x = 0, so that
+// each holds the shapes of one side (left frame, mirrored for the right side).
+struct CellMask {
+  // Side shapes: 0 hip bone, 1 femur, 2-4 tendon (conjoint, semimembranosus, gap), 5 adductor
+  // tendon, 6 sciatic nerve, 7 artery, 8 vein, 9-15 fat pads, 16-63 muscles.
+  std::uint64_t side = 0;
+  std::uint64_t vessels = 0;  // small veins
+  // Midline shapes: 0 sacrum, 1 anal canal, 2 rectum, 3 bladder, 4 prostate, 5-31 bowel loops.
+  std::uint32_t midline = 0;
+};
+class CellGrid {
+ public:
+  static constexpr double kCell = 8, kReach = 16, kSlack = 11.5;
+  enum Mask { kSide, kVessels, kMidline };
+  static constexpr int kPadBit = 9, kMuscleBit = 16, kBowelBit = 5;
+  // A shape's culling box (body frame; side shapes in the left frame, sign -1 for the right
+  // side) and its bit.
+  void Add(const double lo[3], const double hi[3], int sideSign, Mask mask, int bit);
+  void Build();  // after every Add
+  // The cell of b (body frame) on the side `sideIndex` (0 right, x < 0; 1 left) picks for it.
+  const CellMask& At(const Vec3& b, int sideIndex) const {
+    static const CellMask kNone;
+    const double q[3] = {b.x, b.y, b.z};
+    long c[3];
+    for (int i = 0; i < 3; ++i) {
+      const double f = std::floor((q[i] - lo_[i]) / kCell);
+      if (!(f >= 0 && f < n_[i])) return kNone;
+      c[i] = static_cast<long>(f);
+    }
+    c[0] = sideIndex ? std::max(c[0], mid_) : std::min(c[0], mid_ - 1);  // rounding at x = 0
+    if (c[0] < 0 || c[0] >= n_[0]) return kNone;
+    return cells_[(c[2] * n_[1] + c[1]) * n_[0] + c[0]];
+  }
+
+ private:
+  struct Item {
+    double lo[3], hi[3];
+    int sideSign;
+    Mask mask;
+    int bit;
+  };
+  std::vector<Item> items_;
+  double lo_[3] = {0, 0, 0};
+  long n_[3] = {0, 0, 0};
+  long mid_ = 0;  // the first cell at x >= 0
+  std::vector<CellMask> cells_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -488,22 +561,40 @@ class Anatomy {
   // Tissue at p (LPS mm). `distance` receives a conservative distance (mm) within which the
   // tissue does not change.
   //
-  // With `stop` >= 0 the caller only needs to know whether that distance exceeds `stop`:
-  // the distance is a running minimum, so once it falls to `stop` or below the answer is
-  // known and Classify returns at once, with that (larger than final, but <= stop) distance
-  // and an unspecified tissue. Results with a distance > stop are exactly those of stop < 0.
-  Tissue Classify(const Vec3& lps, double* distance, double stop = -1) const;
+  // `care` >= 0: the caller only needs to know whether that distance exceeds `care` (0: only
+  // the tissue). The distance is a running minimum that culls the shapes farther than it, so
+  // it starts just above `care` (a larger distance is returned as that value) and fewer shapes
+  // pass. The tissue is the same as with care < 0, but for points where a shape's first-order
+  // distance falls below its culling bound (a few in 10^4 near muscle ends).
+  //
+  // With `stop` >= 0 (then care = stop) the tissue is needed only if the distance exceeds
+  // `stop`: once it falls to `stop` or below the answer is known and Classify returns at once,
+  // with that (larger than final, but <= stop) distance and an unspecified tissue.
+  //
+  // `outline` (optional) carries what an earlier classification nearby found about the body
+  // outline: when it proves that p lies inside the envelope (below skin and subcutaneous fat)
+  // with a distance bound above `stop`, the outline is not evaluated (the distance may then be
+  // smaller than without the hint, the tissue is the same). Otherwise the outline is evaluated
+  // and the hint replaced by what it found at p.
+  struct OutlineHint {
+    Vec3 body;              // where it was found (body frame)
+    double depth = 0;       // a lower bound of -BodyOutline there
+    double fat = 0;         // FatThickness there
+    double depthSlope = 0;  // bounds of their change per mm from `body`...
+    double fatSlope = 0;
+    double radius = 0;      // ...within this distance (0: no hint)
+  };
+  Tissue Classify(const Vec3& lps, double* distance, double stop = -1,
+                  OutlineHint* outline = nullptr, double care = -1) const;
 
   // Texture fields for intensity modulation, at three scales: fine (muscle fibre bundles,
   // fat septa), medium (fatty streaks in muscle) and coarse (septa density, heterogeneity).
-  void TextureFine(const Vec3& lps, double& fibre, double& septum) const;
-  double TextureMedium(const Vec3& lps) const;
-  void TextureCoarse(const Vec3& lps, double& gate, double& hetero) const;
-  // The same with lattice caches (for points visited in raster order).
+  // The cache keeps the lattice cell of the last point (for points visited in raster order).
   struct TextureCache {
     NoiseCell cells[2];
   };
-  void TextureFine(const Vec3& lps, double& fibre, double& septum, TextureCache& cache) const;
+  double TextureFibre(const Vec3& lps, TextureCache& cache) const;
+  double TextureSeptum(const Vec3& lps, TextureCache& cache) const;
   double TextureMedium(const Vec3& lps, TextureCache& cache) const;
   void TextureCoarse(const Vec3& lps, double& gate, double& hetero, TextureCache& cache) const;
 
@@ -529,18 +620,40 @@ class Anatomy {
   // Lowest point of the ischium of one side (LPS), found numerically on the shapes.
   Vec3 FindTuberosityTip(int sideIndex) const;
   // Hip bone signed distance in the left frame; `ischium` tells whether the nearest part is
-  // the ischium (label 1).
-  double HipBoneSdf(const Side& s, const Vec3& q, bool* ischium) const;
+  // the ischium (label 1), `split` how far that is from changing (|difference of the parts'
+  // distances|).
+  double HipBoneSdf(const Side& s, const Vec3& q, bool* ischium, double* split = nullptr) const;
 
  private:
-  double BodySdf(const Vec3& b) const;
+  double BodySdf(const Vec3& b) const;  // CarveCleft(b, BodyOutline(b))
+  // The outline before the gluteal cleft is carved, optionally with its parts: the pelvis tube
+  // distance, that blended with the thigh, the harmonics (subtracted), the squared thigh box
+  // distance, the distance to the harmonics' axis and whether the thigh is blended in.
+  struct OutlineParts {
+    double pelvis = 0, tubes = 0, harmonics = 0, thighBox2 = 0;
+    double radius = 0;  // distance to the axis of the harmonics (0, -20)
+    bool thigh = false;
+  };
+  double BodyOutline(const Vec3& b, OutlineParts* parts = nullptr) const;
+  double CarveCleft(const Vec3& b, double outline) const;
   double PosteriorY(double x, double z) const;
   double FatThickness(const Vec3& b) const;
+  // The outline hint at b (inside the envelope) from the parts of BodyOutline(b) and
+  // FatThickness(b), and a lower bound of depth - skin - fat at a point b near the hint's
+  // (<= 0: proves nothing).
+  OutlineHint MakeOutlineHint(const Vec3& b, const OutlineParts& parts, double fat) const;
+  double OutlineMargin(const OutlineHint& hint, const Vec3& b) const;
   double FemurSdf(const Side& s, const Vec3& q, double* cortex) const;
   bool ClassifySide(const Side& s, const Vec3& q, bool inEnvelope, double stop, double& dist,
-                    Tissue& tissue) const;
-  bool ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue& tissue) const;
-  bool ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& tissue) const;
+                    Tissue& tissue, std::uint64_t cells) const;
+  bool ClassifyTendon(const Side& s, const Vec3& q, double& dist, Tissue& tissue,
+                      std::uint64_t cells) const;
+  // How far beyond the running distance ClassifyTendon needs the tendon's gap (its tissues
+  // reach that far from its shape).
+  double TendonReach(const Side& s) const;
+  bool ClassifyMidline(const Vec3& b, double stop, double& dist, Tissue& tissue,
+                       std::uint32_t cells) const;
+  void BuildCells();
   void BuildSide(Side& s, Rng& rng, const PhantomSideOptions& opt);
   void BuildTendon(Side& s, Rng& rng);
   void BuildMuscles(Side& s, Rng& rng);
@@ -554,6 +667,9 @@ class Anatomy {
   std::array<double, 8> fatHarmonics_{};
   std::array<double, 8> outlineHarmonics_{};
   std::array<double, 4> fatPhaseSines_{}, outlinePhaseSines_{};
+  // Bounds of the angular derivatives of the outline harmonics and of the fat thickness (mm
+  // per radian), and of the outline harmonics themselves (mm).
+  double outlineTurn_ = 0, fatTurn_ = 0, outlineSwing_ = 0;
   Side sides_[2];
   // Shared skeleton means (sides jitter around them).
   double base_[16]{};
@@ -562,6 +678,7 @@ class Anatomy {
   std::vector<Ellipsoid> bowel_;
   ZSlabList bowelIndex_;
   std::vector<int> bowelGas_;
+  CellGrid cells_;
 };
 
 // Measures the tendon envelope on the axial plane z = zLps (patient z) for one side.

@@ -34,8 +34,15 @@ struct PixelMix {
 // Adaptive (quadtree) sampling: `inPlane` x `inPlane` sub-samples per pixel and
 // `throughPlane` sub-planes across the slice thickness, evaluated only where a boundary is
 // near. Returns the number of anatomy evaluations.
+// With `labels` also the labels (phantom::LabelOf) at the pixel centres inside `labelBoxes`, as
+// SampleLabels gives them, from the central sub-plane (one evaluation instead of a second
+// sampling); needs SamplesLabelsWithTissues(inPlane, throughPlane).
 std::size_t SampleTissues(const Anatomy& anatomy, const Plane& plane, int inPlane, int throughPlane,
-                          std::vector<PixelMix>& mix);
+                          std::vector<PixelMix>& mix, const std::vector<Box>* labelBoxes = nullptr,
+                          std::vector<std::uint16_t>* labels = nullptr);
+// Whether the central sub-plane holds the pixel centres as blocks (inPlane a power of two, an
+// odd number of sub-planes).
+bool SamplesLabelsWithTissues(int inPlane, int throughPlane);
 
 enum class SequenceKind { SpinEcho, InversionRecovery, GradientEcho };
 
@@ -58,12 +65,14 @@ struct CoilModel {
   double Gain(const Vec3& p) const;
 };
 
-// Tissue texture fields of one plane per pixel (shared by the series of that plane).
+// Tissue texture fields of one plane per pixel (shared by the series of that plane), evaluated
+// only where the pixel's tissue mix uses them (0 elsewhere).
 struct PlaneTexture {
   int width = 0, height = 0;
   std::vector<float> muscleFat, septa, hetero;
 };
-void SampleTexture(const Anatomy& anatomy, const Plane& plane, PlaneTexture& texture);
+void SampleTexture(const Anatomy& anatomy, const Plane& plane, const std::vector<PixelMix>& mix,
+                   PlaneTexture& texture);
 
 // Simulates one slice: magnitude image (float, arbitrary units) of plane.nx * plane.ny.
 // `isocentre` drives the off-centre fat-saturation loss.
@@ -72,9 +81,9 @@ void SimulateSlice(const Plane& plane, const std::vector<PixelMix>& mix,
                    const Vec3& isocentre, std::uint64_t noiseSeed, std::vector<float>& out);
 
 // Labels (phantom::LabelOf) at the pixel centres; only the given boxes (LPS) are evaluated,
-// everything else is background.
-void SampleLabels(const Anatomy& anatomy, const Plane& plane, const std::vector<Box>& boxes,
-                  std::vector<std::uint16_t>& labels);
+// everything else is background. Returns the number of anatomy evaluations.
+std::size_t SampleLabels(const Anatomy& anatomy, const Plane& plane, const std::vector<Box>& boxes,
+                         std::vector<std::uint16_t>& labels);
 
 // Signal of a tissue (no bias, no texture) for a sequence, with fat fully present.
 double TissueSignal(Tissue t, const Sequence& sequence, double fatFactor);

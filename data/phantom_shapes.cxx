@@ -209,6 +209,30 @@ bool ZTube::Local(const Vec3& p, double& u, double& v, TubeKey& key) const {
   return true;
 }
 
+double Ellipsoid::InteriorDistance(const Vec3& p) const {
+  const Vec3 d = p - centre;
+  const auto& m = rotation.m;
+  const double qx = (m[0] * d.x + m[3] * d.y + m[6] * d.z) / radii.x,
+               qy = (m[1] * d.x + m[4] * d.y + m[7] * d.z) / radii.y,
+               qz = (m[2] * d.x + m[5] * d.y + m[8] * d.z) / radii.z;
+  const double k0 = std::sqrt(qx * qx + qy * qy + qz * qz);
+  // As for a tube's section: the ellipsoid is convex and holds the ball of its smallest radius.
+  return k0 < 1 ? (1 - k0) * Min(radii.x, radii.y, radii.z) : 0.0;
+}
+
+double ZTube::InteriorDistance(const Vec3& p) const {
+  if (keys_.empty() || p.z <= zMin_ || p.z >= zMax_) return 1e9;
+  Row k;
+  Lookup(p.z, k);
+  const double dx = p.x - k.cx, dy = p.y - k.cy;
+  const double u = dx * k.cosA + dy * k.sinA, v = -dx * k.sinA + dy * k.cosA;
+  const double k0 = std::sqrt((u / k.a) * (u / k.a) + (v / k.b) * (v / k.b));
+  if (!(k0 < 1)) return 1e9;
+  // A section holds the disc of radius min(a, b) about its centre, and is convex: the point
+  // k0 x + (1 - k0) y lies inside for every y of that disc, x on the boundary.
+  return Min((1 - k0) * std::min(k.a, k.b) / k.lipschitz, p.z - zMin_, zMax_ - p.z);
+}
+
 void ZTube::BoundsXY(double z0, double z1, double lo[2], double hi[2]) const {
   lo[0] = lo[1] = 1e30;
   hi[0] = hi[1] = -1e30;
@@ -247,6 +271,62 @@ void TubeIndex::Build(const std::vector<ZTube>& tubes) {
       tubes[i].BoundsXY(a, b, e.lo, e.hi);
       if (e.lo[0] <= e.hi[0]) slabs_[s].push_back(e);
     }
+  }
+}
+
+void CellGrid::Add(const double lo[3], const double hi[3], int sideSign, Mask mask, int bit) {
+  Item item{{lo[0], lo[1], lo[2]}, {hi[0], hi[1], hi[2]}, sideSign, mask, bit};
+  if (sideSign < 0) {  // the right side: mirrored, x -> -x
+    item.lo[0] = -hi[0];
+    item.hi[0] = -lo[0];
+  }
+  for (int i = 0; i < 3; ++i) {
+    item.lo[i] -= kReach;
+    item.hi[i] += kReach;
+  }
+  items_.push_back(item);
+}
+
+void CellGrid::Build() {
+  cells_.clear();
+  if (items_.empty()) return;
+  double lo[3] = {1e30, 1e30, 1e30}, hi[3] = {-1e30, -1e30, -1e30};
+  for (const Item& it : items_)
+    for (int i = 0; i < 3; ++i) {
+      lo[i] = std::min(lo[i], it.lo[i]);
+      hi[i] = std::max(hi[i], it.hi[i]);
+    }
+  for (int i = 0; i < 3; ++i) {
+    lo_[i] = std::floor(lo[i] / kCell) * kCell;  // a multiple of kCell: a cell boundary at x = 0
+    n_[i] = static_cast<long>(std::ceil((hi[i] - lo_[i]) / kCell));
+  }
+  mid_ = static_cast<long>(std::lround(-lo_[0] / kCell));
+  cells_.assign(static_cast<std::size_t>(n_[0] * n_[1] * n_[2]), CellMask{});
+  for (const Item& it : items_) {
+    long c0[3], c1[3];  // cells overlapping the (dilated) box
+    for (int i = 0; i < 3; ++i) {
+      c0[i] = std::max(0L, static_cast<long>(std::floor((it.lo[i] - lo_[i]) / kCell)));
+      c1[i] = std::min(n_[i] - 1, static_cast<long>(std::floor((it.hi[i] - lo_[i]) / kCell)));
+    }
+    // Side shapes only in the cells of their side.
+    if (it.sideSign > 0) c0[0] = std::max(c0[0], mid_);
+    if (it.sideSign < 0) c1[0] = std::min(c1[0], mid_ - 1);
+    for (long z = c0[2]; z <= c1[2]; ++z)
+      for (long y = c0[1]; y <= c1[1]; ++y)
+        for (long x = c0[0]; x <= c1[0]; ++x) {
+          CellMask& m = cells_[(z * n_[1] + y) * n_[0] + x];
+          switch (it.mask) {
+            case kSide:
+              m.side |= 1ull << it.bit;
+              break;
+            case kVessels:
+              m.vessels |= 1ull << it.bit;
+              break;
+            case kMidline:
+              m.midline |= 1u << it.bit;
+              break;
+          }
+        }
   }
 }
 
@@ -314,8 +394,6 @@ std::uint16_t LabelOf(Tissue t) {
   }
 }
 
-bool IsMuscle(Tissue t) { return t >= kMuscleGluteal && t <= kMuscleOther; }
-bool IsFatty(Tissue t) { return t == kSubcutaneousFat || t == kFat; }
 
 TissueMr TissueProperties(Tissue t, double fieldT) {
   // Water pool (PD, T1, T2 in ms) at 1.5 T from the MR literature (e.g. Gold et al. AJR 2004,

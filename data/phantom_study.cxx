@@ -170,11 +170,14 @@ std::string FormatDs3(const Vec3& v) {
 class StageTimer {
  public:
   StageTimer() : enabled_(std::getenv("ISCHIA_PHANTOM_TIMING") != nullptr) { Reset(); }
-  void Lap(const char* stage) {
+  // `evaluations`: anatomy classifications of the stage, printed if not 0.
+  void Lap(const char* stage, std::size_t evaluations = 0) {
     if (!enabled_) return;
     const double wall = Wall(), cpu = Cpu();
-    std::fprintf(stderr, "phantom stage %-10s wall %7.3f s  cpu %7.3f s\n", stage, wall - wall_,
+    std::fprintf(stderr, "phantom stage %-10s wall %7.3f s  cpu %7.3f s", stage, wall - wall_,
                  cpu - cpu_);
+    if (evaluations) std::fprintf(stderr, "  %zu classifications", evaluations);
+    std::fprintf(stderr, "\n");
     wall_ = wall;
     cpu_ = cpu;
   }
@@ -390,6 +393,9 @@ void WriteSeries(const StudyContext& c, SeriesPlan& p, const fs::path& outDir,
                  const std::string& folder, const SeriesScaling& scaling) {
   // Intensity scaling: a random display range, stored as 12 or 16 bits, optional rescale.
   std::vector<float> sample;
+  std::size_t count = 0;
+  for (const auto& s : p.slices) count += (s.size() + 6) / 7;
+  sample.reserve(count);
   for (const auto& s : p.slices)
     for (std::size_t i = 0; i < s.size(); i += 7) sample.push_back(s[i]);
   if (sample.empty()) return;
@@ -401,9 +407,11 @@ void WriteSeries(const StudyContext& c, SeriesPlan& p, const fs::path& outDir,
   const bool rescale = scaling.rescale;
   const double slope = scaling.slope;
   const double intercept = scaling.intercept;
-  double maxStored = 0;
+  // The stored value rises with the pixel value: the largest pixel gives the largest one.
+  float maxValue = 0;
   for (const auto& s : p.slices)
-    for (float v : s) maxStored = std::max(maxStored, (v * gain - intercept) / slope);
+    for (float v : s) maxValue = std::max(maxValue, v);
+  const double maxStored = std::max(0.0, (maxValue * gain - intercept) / slope);
   const unsigned bits = maxStored < 4095 ? 12 : 16;
   const double limit = std::pow(2.0, bits) - 1;
   const fs::path dir = outDir / folder;
@@ -804,6 +812,16 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
     labels->Allocate();
   }
   std::uint16_t* labelBuffer = labels->GetBufferPointer();
+  // The label map file is written as soon as its last slice is done (while the threads go on).
+  const fs::path truthDir = outDir / "truth";
+  const fs::path labelMapPath = fs::absolute(truthDir / "labels.nii.gz");
+  std::atomic<std::size_t> labelSlicesLeft{fluid.planes.size()};
+  auto labelSliceDone = [&] {
+    if (--labelSlicesLeft == 0) {
+      fs::create_directories(truthDir);
+      WriteNifti(labels.GetPointer(), labelMapPath);
+    }
+  };
   const std::size_t labelSliceSize =
       static_cast<std::size_t>(fluid.planes.front().nx) * fluid.planes.front().ny;
   const std::vector<Box> labelBoxes = {anatomy.LabelBox(0), anatomy.LabelBox(1)};
@@ -844,14 +862,23 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
   std::vector<std::atomic<std::size_t>> slicesLeft(plans.size());
   for (std::size_t pi = 0; pi < plans.size(); ++pi) slicesLeft[pi] = plans[pi].planes.size();
   std::mutex writeMutex;
-  for (std::size_t k = 0; k < fluid.planes.size(); ++k) tasks.push_back({Task::kLabels, 0, k});
+  // The label map's planes: when a written series renders them (the fluid-sensitive series, or
+  // the T1 with the same geometry), their central sub-plane gives the labels as well;
+  // otherwise they are sampled on their own.
+  const int sub = options.supersampling;
+  int labelPlan = !members[2].empty() ? 2 : (fluid.group == 1 && !members[1].empty() ? 1 : -1);
+  if (labelPlan >= 0 &&
+      !SamplesLabelsWithTissues(sub, fluid.planes.front().thickness > 5.5 ? 5 : 3))
+    labelPlan = -1;
+  if (labelPlan < 0)
+    for (std::size_t k = 0; k < fluid.planes.size(); ++k) tasks.push_back({Task::kLabels, 0, k});
   SideMeasurements measured[2];
   for (std::size_t i = 0; i < 2; ++i) {
     measured[i].sections.resize(51);
     tasks.push_back({Task::kTip, i, 0});
     for (std::size_t d = 0; d <= 50; ++d) tasks.push_back({Task::kSection, i, d});
   }
-  const int sub = options.supersampling;
+  std::atomic<std::size_t> evaluations{0};  // for the stage timer
   ParallelTasks(tasks.size(), [&](std::size_t t) {
     const Task& task = tasks[t];
     switch (task.kind) {
@@ -859,11 +886,19 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
         const SeriesPlan& p = plans[task.plan];
         const std::size_t k = task.index;
         std::vector<PixelMix> mix;
+        PlaneTexture texture;
         const Plane& plane = p.planes[k];
         const int through = plane.thickness > 5.5 ? 5 : 3;
-        SampleTissues(anatomy, plane, p.kind == PhantomSeries::Localizer ? 1 : sub, through, mix);
-        PlaneTexture texture;
-        SampleTexture(anatomy, plane, texture);
+        const bool withLabels = static_cast<int>(task.plan) == labelPlan;
+        std::vector<std::uint16_t> labelSlice;
+        evaluations += SampleTissues(anatomy, plane, p.kind == PhantomSeries::Localizer ? 1 : sub,
+                                     through, mix, withLabels ? &labelBoxes : nullptr,
+                                     withLabels ? &labelSlice : nullptr);
+        if (withLabels) {
+          std::copy(labelSlice.begin(), labelSlice.end(), labelBuffer + k * labelSliceSize);
+          labelSliceDone();
+        }
+        SampleTexture(anatomy, plane, mix, texture);
         for (SeriesPlan* m : members[task.plan]) {
           const std::uint64_t noiseSeed =
               HashCombine(HashCombine(seed, 0x0153 + m->seriesNumber), k);
@@ -883,8 +918,9 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
       }
       case Task::kLabels: {
         std::vector<std::uint16_t> slice;
-        SampleLabels(anatomy, fluid.planes[task.index], labelBoxes, slice);
+        evaluations += SampleLabels(anatomy, fluid.planes[task.index], labelBoxes, slice);
         std::copy(slice.begin(), slice.end(), labelBuffer + task.index * labelSliceSize);
+        labelSliceDone();
         break;
       }
       case Task::kTip:
@@ -899,7 +935,7 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
     }
   });
 
-  timer.Lap("render");  // with the label map, the numerical truth and the DICOM files
+  timer.Lap("render", evaluations);  // with the numerical truth, the DICOM and label map files
 
   // Truth of the series (their DICOM files are written).
   PhantomStudyTruth truth;
@@ -947,11 +983,8 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
   truth.right = SideTruth(anatomy, 0, measured[0]);
   truth.left = SideTruth(anatomy, 1, measured[1]);
 
-  const fs::path truthDir = outDir / "truth";
   fs::create_directories(truthDir);
-  truth.labelMap = fs::absolute(truthDir / "labels.nii.gz");
-  WriteNifti(labels.GetPointer(), truth.labelMap);
-  timer.Lap("labels");  // the label map file
+  truth.labelMap = labelMapPath;
   nlohmann::json j;
   j["generator"] = {{"name", "ischia phantom"}, {"version", 1}};
   j["seed"] = seed;
@@ -992,6 +1025,7 @@ PhantomStudyTruth GeneratePhantomStudy(const PhantomOptions& options, const fs::
     out << truth.json;
     if (!out) throw std::runtime_error("cannot write " + truth.truthJson.string());
   }
+  timer.Lap("truth");  // truth.json
   truth.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return truth;
 }
