@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cmath>
+#include <future>
 #include <map>
 #include <optional>
 #include <string>
@@ -50,6 +51,12 @@ class StageTimes {
     return f();
   }
   const json& ToJson() const { return json_; }
+  double Total() const {
+    double t = 0;
+    for (const auto& [stage, seconds] : json_.items()) t += seconds.get<double>();
+    return t;
+  }
+  void Set(const std::string& stage, double seconds) { json_[stage] = seconds; }
 
  private:
   json json_ = json::object();
@@ -66,6 +73,8 @@ struct PreparedSeries {
   FloatImage::Pointer standardised;  // muscle = 1, noise floor = 0, axial grid
   MaskImage::Pointer body;           // axial grid
   MaskImage::Pointer fieldOfView;    // axial-grid voxels this series covers
+  double airThreshold = 0;           // of the body mask (image quality's object threshold)
+  StageTimes steps;                  // stage 2's steps on this series
   json qc = json::object();
 };
 
@@ -169,12 +178,11 @@ json SeriesImageQuality(const PreparedSeries& p, double airThreshold,
           {"notes", notes}};
 }
 
-// Stage 2 on one series in its native grid: body mask, N4, standardisation. `muscle` and
-// `t1Body` (same grid) are the muscle and body masks found on the T1 series, when there is one:
-// on fat-suppressed images subcutaneous fat is as dark as air, so the T1 body is added.
-void Preprocess(PreparedSeries& p, const RunConfig& config, const MaskImage* muscle,
-                const MaskImage* t1Body) {
-  StageTimes steps;
+// Stage 2 on one series in its native grid, in three steps: body mask, N4, standardisation
+// and image quality. `t1Body` (same grid) is the body found on the T1 series, when there is
+// one: on fat-suppressed images subcutaneous fat is as dark as air, so the T1 body is added.
+void PreprocessBody(PreparedSeries& p, const RunConfig& config, const MaskImage* t1Body) {
+  StageTimes& steps = p.steps;
   BodyMaskResult body =
       steps.Time("body_mask", [&] { return ComputeBodyMask(*p.native, config.bodyMask); });
   if (t1Body) {
@@ -191,20 +199,31 @@ void Preprocess(PreparedSeries& p, const RunConfig& config, const MaskImage* mus
     p.qc["body_added_from_t1_ml"] = addedMl;
   }
   p.nativeBody = body.mask;
+  p.airThreshold = body.airThreshold;
   p.qc["body_volume_ml"] = body.volumeMl;
   p.qc["air_threshold"] = body.airThreshold;
+}
+
+void PreprocessBias(PreparedSeries& p, const RunConfig& config) {
   p.corrected = p.native;
   if (config.biasCorrection) {
-    BiasCorrectionResult bias = steps.Time(
-        "bias_field", [&] { return CorrectBiasField(*p.native, *body.mask, config.biasField); });
+    BiasCorrectionResult bias = p.steps.Time(
+        "bias_field", [&] { return CorrectBiasField(*p.native, *p.nativeBody, config.biasField); });
     p.corrected = bias.corrected;
     p.qc["bias_field_range_in_body"] = {bias.fieldMinInMask, bias.fieldMaxInMask};
     p.qc["bias_shrink_factors"] = bias.shrinkFactors;
   }
+}
+
+// Intensity standardisation and image quality. `muscle` (same grid) is the muscle
+// found on the T1 series, when there is one: the reference tissue of a fluid-sensitive series,
+// where suppressed fat can look like muscle.
+void PreprocessStandardise(PreparedSeries& p, const RunConfig& config, const MaskImage* muscle) {
+  StageTimes& steps = p.steps;
   const TissueContrast contrast =
       p.role == "axial_t1" ? TissueContrast::T1 : TissueContrast::FluidSensitive;
   StandardisedImage st = steps.Time("standardisation", [&] {
-    return StandardiseIntensities(*p.corrected, *body.mask, contrast, config.standardisation,
+    return StandardiseIntensities(*p.corrected, *p.nativeBody, contrast, config.standardisation,
                                   muscle);
   });
   p.standardised = st.image;
@@ -218,7 +237,7 @@ void Preprocess(PreparedSeries& p, const RunConfig& config, const MaskImage* mus
                              {"fat_level", r.fatLevel},
                              {"tissue_peaks", peaks}};
   p.qc["image_quality"] = steps.Time(
-      "image_quality", [&] { return SeriesImageQuality(p, body.airThreshold, config.quality); });
+      "image_quality", [&] { return SeriesImageQuality(p, p.airThreshold, config.quality); });
   p.qc["timings_s"] = steps.ToJson();
 }
 
@@ -538,24 +557,61 @@ int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
     // axial fluid-sensitive grid with an identity transform (same frame of reference).
     // The T1 series goes first: its muscle (easy to tell from fat on T1) is the reference
     // tissue of the fluid-sensitive series, where suppressed fat can look like muscle.
+    // With two or more threads, the other series' body masks and N4 fits run beside the T1
+    // series' N4 and standardisation (each N4 fit is single-threaded): the same results,
+    // sooner. "preprocess" is the stage's wall time, "preprocess_<role>" one series' steps.
     json qc = json::object();
     std::stable_partition(prepared.series.begin(), prepared.series.end(),
                           [](const PreparedSeries& p) { return p.role == "axial_t1"; });
-    MaskImage::Pointer t1Muscle;
-    const PreparedSeries* t1 = nullptr;
+    PreparedSeries* t1 = nullptr;
+    std::vector<PreparedSeries*> others;
     for (PreparedSeries& p : prepared.series) {
-      times.Time("preprocess_" + p.role, [&] {
-        MaskImage::Pointer muscle, t1Body;
+      if (p.role == "axial_t1") {
+        t1 = &p;
+      } else {
+        others.push_back(&p);
+      }
+    }
+    times.Time("preprocess", [&] {
+      if (t1) PreprocessBody(*t1, config, nullptr);
+      auto othersBodyAndBias = [&] {
+        for (PreparedSeries* p : others) {
+          MaskImage::Pointer t1Body;
+          if (t1) t1Body = ResampleMaskIntoGrid(*t1->nativeBody, *p->native);
+          PreprocessBody(*p, config, t1Body.GetPointer());
+          PreprocessBias(*p, config);
+        }
+      };
+      MaskImage::Pointer t1Muscle;
+      auto t1Rest = [&] {
+        if (!t1) return;
+        PreprocessBias(*t1, config);
+        PreprocessStandardise(*t1, config, nullptr);
+        t1Muscle = MuscleMaskFromT1(*t1->corrected, *t1->nativeBody, t1->reference);
+      };
+      if (threads >= 2 && t1 && !others.empty()) {
+        std::future<void> beside = std::async(std::launch::async, othersBodyAndBias);
+        try {
+          t1Rest();
+        } catch (...) {
+          beside.wait();
+          throw;
+        }
+        beside.get();
+      } else {
+        t1Rest();
+        othersBodyAndBias();
+      }
+      for (PreparedSeries* p : others) {
+        MaskImage::Pointer muscle;
         if (t1 && t1->reference.method == "t1_peaks") {
-          muscle = ResampleMaskIntoGrid(*t1Muscle, *p.native);
+          muscle = ResampleMaskIntoGrid(*t1Muscle, *p->native);
         }
-        if (t1) t1Body = ResampleMaskIntoGrid(*t1->nativeBody, *p.native);
-        Preprocess(p, config, muscle.GetPointer(), t1Body.GetPointer());
-        if (p.role == "axial_t1") {
-          t1 = &p;
-          t1Muscle = MuscleMaskFromT1(*p.corrected, *p.nativeBody, p.reference);
-        }
-      });
+        PreprocessStandardise(*p, config, muscle.GetPointer());
+      }
+    });
+    for (const PreparedSeries& p : prepared.series) {
+      times.Set("preprocess_" + p.role, p.steps.Total());
     }
     // Back to the documented order: [0] is the axial fluid-sensitive series.
     std::stable_partition(

@@ -9,6 +9,7 @@
 #include <itkShrinkImageFilter.h>
 
 #include <cmath>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 
@@ -33,19 +34,30 @@ typename TImage::Pointer Shrink(const TImage& image, const std::array<unsigned, 
 // ITK 5.2's N4 fits its B-spline with work units that split the points, and the fit differs
 // between one and several work units (measured on a synthetic +-30% field: the field differs by
 // 5%, and the single-unit fit is the closer one, 1.3% residual against 3.7%). N4 builds its
-// fitter internally from the global default, so that default is held at 1 while N4 runs: the
-// result is then the same at every --threads. Not for concurrent use of ITK from other threads.
+// fitter internally from the global default, so that default is held at 1 while any N4 runs:
+// the result is then the same at every --threads. Series may be corrected concurrently (the
+// pipeline overlaps them): the first scope in saves the default, the last one out restores it;
+// meanwhile other ITK filters run with one work unit (their results do not depend on it).
 class SingleWorkUnitScope {
  public:
-  SingleWorkUnitScope() : saved_(itk::MultiThreaderBase::GetGlobalDefaultNumberOfThreads()) {
-    itk::MultiThreaderBase::SetGlobalDefaultNumberOfThreads(1);
+  SingleWorkUnitScope() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (active_++ == 0) {
+      saved_ = itk::MultiThreaderBase::GetGlobalDefaultNumberOfThreads();
+      itk::MultiThreaderBase::SetGlobalDefaultNumberOfThreads(1);
+    }
   }
-  ~SingleWorkUnitScope() { itk::MultiThreaderBase::SetGlobalDefaultNumberOfThreads(saved_); }
+  ~SingleWorkUnitScope() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (--active_ == 0) itk::MultiThreaderBase::SetGlobalDefaultNumberOfThreads(saved_);
+  }
   SingleWorkUnitScope(const SingleWorkUnitScope&) = delete;
   SingleWorkUnitScope& operator=(const SingleWorkUnitScope&) = delete;
 
  private:
-  itk::ThreadIdType saved_;
+  static inline std::mutex mutex_;
+  static inline int active_ = 0;
+  static inline itk::ThreadIdType saved_ = 1;
 };
 
 }  // namespace

@@ -5,12 +5,14 @@
 #include <itkMultiThreaderBase.h>
 
 #include <cmath>
+#include <random>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "dicom_ingest.h"
 #include "hamstring_analysis.h"
+#include "hamstring_internal.h"
 #include "nifti_io.h"
 #include "phantom.h"
 #include "preprocess.h"
@@ -146,6 +148,43 @@ double Dice(const LabelImage& a, const LabelImage& b, bool leftSide, double midl
     na += x, nb += y, nab += x && y;
   }
   return na + nb ? 2.0 * nab / (na + nb) : 1.0;
+}
+
+// The slice dilation (row intervals) against its definition: every offset of every set pixel.
+TEST(SliceMorphology, DilationMatchesTheDefinitionForDisksAndOtherShapes) {
+  hamstring::Grid g;
+  g.nx = 53, g.ny = 41, g.nz = 1;
+  std::mt19937 rng(7);
+  auto reference = [&](const std::vector<std::uint8_t>& in,
+                       const std::vector<std::array<int, 2>>& disk) {
+    std::vector<std::uint8_t> out(g.SliceSize(), 0);
+    for (int j = 0; j < g.ny; ++j)
+      for (int i = 0; i < g.nx; ++i) {
+        if (!in[static_cast<std::size_t>(j) * g.nx + i]) continue;
+        for (const auto& o : disk) {
+          const int a = i + o[0], b = j + o[1];
+          if (a >= 0 && b >= 0 && a < g.nx && b < g.ny) out[static_cast<std::size_t>(b) * g.nx + a] = 1;
+        }
+      }
+    return out;
+  };
+  std::vector<std::vector<std::array<int, 2>>> shapes;
+  for (double sx : {0.5, 0.9}) {
+    g.sx = sx, g.sy = 0.7;
+    for (double r : {0.3, 1.0, 2.5, 6.0}) shapes.push_back(hamstring::DiskOffsets(g, r));
+  }
+  shapes.push_back({{-3, 0}, {3, 0}, {0, -2}, {0, 2}});  // not one interval per row: fallback
+  shapes.push_back({{1, 1}, {2, 1}, {3, 1}});             // an interval not around column 0
+  for (double density : {0.002, 0.05, 0.5}) {
+    std::bernoulli_distribution set(density);
+    std::vector<std::uint8_t> in(g.SliceSize());
+    for (auto& v : in) v = set(rng);
+    for (const auto& disk : shapes) {
+      std::vector<std::uint8_t> out(g.SliceSize(), 7);
+      hamstring::DilateSlice(in.data(), out.data(), g, disk);
+      EXPECT_EQ(out, reference(in, disk)) << "density " << density << ", " << disk.size() << " offsets";
+    }
+  }
 }
 
 class PhantomAnalysis : public ::testing::Test {
