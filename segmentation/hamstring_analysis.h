@@ -53,6 +53,8 @@ struct HamstringAnalysisParameters {
   double maxTipHeightDifferenceMm = 30;  // tips further apart in height are not a pair
   double maxTipSectionMm2 = 900;
   int maxTipExtensionSlices = 0;  // slices followed below the lowest clear marrow section
+  double tipEndZoneMm = 5;  // the tuberosity's rounded end: two grey slices below the last clear
+                            // marrow section are followed only when they span <= this
   double tendonSearchAboveTipMm = 35;
   double tendonLengthMm = 80;         // segmented from the footprint down to at most this
   double boneLabelHeightMm = 45;      // ischium labelled from the tip up to this height
@@ -61,6 +63,7 @@ struct HamstringAnalysisParameters {
   double footprintAboveTipMm = 12;    // tendon footprint level above the tuberosity tip
   double stumpTopOffsetSlices = 0.5;  // stump end beyond its highest section's centre (slices)
   double minTearVolumeMm3 = 40;       // less fluid than this at the tendon is not a tear
+  double peritendinousWetFraction = 0.45;  // fluid along more of the free surface: oedema
   GradeParameters grade;
 };
 

@@ -609,7 +609,12 @@ HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
     auto findPartialTear = [&] {
       // Partial tear: fluid inside the tendon's closed outline, or hugging part of its
       // surface (a cleft open to the surface). Fluid around most of the outline is a
-      // peritendinous fluid ring, not a tear: then only the enclosed fluid counts.
+      // peritendinous fluid ring, not a tear: then only the enclosed fluid counts. So it is
+      // on a slice whose free surface is mostly wet, and on every slice when fluid wets more
+      // than `peritendinousWetFraction` of the free surface over the whole tendon (oedema
+      // along a degenerate tendon; a cleft is focal).
+      Mask enclosed(n, 0), surface(n, 0);
+      std::vector<double> edges(g.nz, 0), wets(g.nz, 0);
       ForEachSlice(g.nz, [&](int k) {
         const std::size_t off = static_cast<std::size_t>(k) * ss;
         const std::uint8_t* t = ts.tendon.data() + off;
@@ -637,10 +642,29 @@ HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
             edge += 1, wet += nearF[q];
           }
         }
-        const bool ring = wet > 0.7 * edge;
-        for (std::size_t q = 0; q < ss; ++q)
-          if (fluid[q] && (c[q] || (nearT[q] && !ring))) tear[off + q] = 1;
+        edges[k] = edge, wets[k] = wet;
+        for (std::size_t q = 0; q < ss; ++q) {
+          enclosed[off + q] = fluid[q] && c[q];
+          surface[off + q] = fluid[q] && nearT[q] && !c[q];
+        }
       });
+      double edgeAll = 0, wetAll = 0;
+      for (int k = 0; k < g.nz; ++k) edgeAll += edges[k], wetAll += wets[k];
+      const bool peritendinous = wetAll > params.peritendinousWetFraction * edgeAll;
+      {
+        std::ostringstream why;
+        why << "fluid along " << std::lround(100 * wetAll / std::max(1.0, edgeAll))
+            << "% of the tendon's free surface"
+            << (peritendinous ? " (peritendinous: only fluid enclosed by the tendon is taken as a tear)"
+                              : "");
+        sa.qc.push_back(why.str());
+      }
+      for (int k = 0; k < g.nz; ++k) {
+        const bool ring = peritendinous || wets[k] > 0.7 * edges[k];
+        const std::size_t off = static_cast<std::size_t>(k) * ss;
+        for (std::size_t q = off; q < off + ss; ++q)
+          tear[q] = enclosed[q] || (surface[q] && !ring);
+      }
       const auto tearVox = std::count(tear.begin(), tear.end(), 1);
       if (tearVox * voxelVolume >= params.minTearVolumeMm3) {
         sa.tear.type = "partial";

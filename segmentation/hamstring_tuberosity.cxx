@@ -2,6 +2,7 @@
 // on T1 and on fat-sat); the ischium of a side is the marrow group whose lowest point is the
 // lowest of that side and ends inside the field of view (the femur leaves it caudally).
 #include <algorithm>
+#include <deque>
 #include <cmath>
 #include <map>
 #include <sstream>
@@ -377,6 +378,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       Mask cur(ss), dil(ss), nxt(ss);
       for (std::size_t q = 0; q < ss; ++q) cur[q] = slab[k][q] == c;
       Mask prevCur = cur;
+      std::deque<std::pair<int, Mask>> history;  // the last sections above the current one
       int kc = k, relaxedSteps = 0;
       bool exits = false;
       const bool sideLeft = s.x > r.midlineXmm;
@@ -448,12 +450,26 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
           }
         }
         relaxedSteps = relaxedNext ? relaxedSteps + 1 : 0;
+        history.emplace_back(kc, cur);
+        if (history.size() > 3) history.pop_front();
         prevCur.swap(cur);
         cur.swap(nxt);
         kc = kn;
         ++ch.length;
       }
       if (exits) continue;
+      // Grey marrow without a clear section below it ends the bone within the rounded tip:
+      // over thick slices only one such slice is its end (the next is fat or oedema under it).
+      {
+        const int maxTrailing = 2 * g.sz <= params.tipEndZoneMm ? 2 : 1;
+        for (int drop = relaxedSteps - maxTrailing; drop > 0 && !history.empty(); --drop) {
+          kc = history.back().first;
+          cur.swap(history.back().second);
+          history.pop_back();
+          prevCur = history.empty() ? cur : history.back().second;
+          --ch.length;
+        }
+      }
       // On the last slice: the section with most overlap with the sections above (a fat pocket
       // between tendon and cortex can look like a small marrow fragment), and any other of a
       // real size.

@@ -305,6 +305,38 @@ TEST(AnalyseHamstrings, LongRetractionStumpIsFoundBelowTheFluidGap) {
   EXPECT_EQ(r.right.grade, "normal");
 }
 
+// Tendinopathy with peritendinous oedema (seed 9214's right side: oedema as bright as fluid
+// along about half the tendon's free surface, over its whole length) is not a partial tear: a
+// cleft is focal. Clinical in-plane resolution: coarser pixels blur the oedema below the fluid
+// threshold. Before the whole-tendon rule this side came out as a partial tear.
+TEST(AnalyseHamstrings, TendinopathyWithPeritendinousOedemaIsNotATear) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("ischia_tendinopathy_" + std::to_string(::getpid()));
+  PhantomOptions o;
+  o.seed = 9214;
+  o.left.pathology = PhantomCase::Tendinopathy;
+  o.right.pathology = PhantomCase::Tendinopathy;
+  o.series = {PhantomSeries::AxialT1, PhantomSeries::AxialFluidSensitive};
+  o.supersampling = 1;
+  const PhantomStudyTruth truth = GeneratePhantomStudy(o, dir);
+  const Prepared p = PrepareStudy(dir);
+  HamstringAnalysisInput in;
+  in.fluid = p.fluid, in.t1 = p.t1, in.t1FieldOfView = p.t1Fov, in.body = p.body;
+  const HamstringAnalysisResult r = AnalyseHamstrings(in);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  ASSERT_TRUE(truth.right.peritendinousOedema);
+  for (const SideAnalysis* s : {&r.left, &r.right}) {
+    SCOPED_TRACE(s->side);
+    const PhantomSideTruth& t = s->side == "left" ? truth.left : truth.right;
+    ASSERT_TRUE(s->found) << s->reason;
+    EXPECT_EQ(s->tear.type, "none");
+    EXPECT_EQ(s->grade, "tendinopathy");
+    // The thickness limit.
+    EXPECT_NEAR(s->maximum.thicknessMm, t.maximum.thicknessMm, 1.5);
+  }
+}
+
 TEST(AnalyseHamstrings, WithoutT1BothSidesNotFoundWithReason) {
   FloatImage::Pointer f = FloatImage::New();
   f->SetRegions(FloatImage::SizeType{{40, 40, 6}});
