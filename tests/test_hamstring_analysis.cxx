@@ -274,12 +274,25 @@ TEST_F(PhantomAnalysis, SameResultAtOneAndTwoThreads) {
   EXPECT_EQ(a.right.tear.retractionMm, b.right.tear.retractionMm);
 }
 
+// Generates a study, prepares it as the pipeline does and analyses it; the study is removed.
+HamstringAnalysisResult AnalyseGeneratedStudy(const PhantomOptions& o, const std::string& tag,
+                                              PhantomStudyTruth& truth) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("ischia_" + tag + "_" + std::to_string(::getpid()));
+  truth = GeneratePhantomStudy(o, dir);
+  const Prepared p = PrepareStudy(dir);
+  HamstringAnalysisInput in;
+  in.fluid = p.fluid, in.t1 = p.t1, in.t1FieldOfView = p.t1Fov, in.body = p.body;
+  HamstringAnalysisResult r = AnalyseHamstrings(in);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  return r;
+}
+
 // A long retraction leaves a short stump far below the footprint, with the adductor magnus
 // tendon (anterior, longer, closer to the bone) as the look-alike: the stump is the dark
 // structure capped by the fluid of the gap.
 TEST(AnalyseHamstrings, LongRetractionStumpIsFoundBelowTheFluidGap) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("ischia_retraction_" + std::to_string(::getpid()));
   PhantomOptions o;
   o.seed = 23;
   o.left.pathology = PhantomCase::CompleteTear;
@@ -288,13 +301,8 @@ TEST(AnalyseHamstrings, LongRetractionStumpIsFoundBelowTheFluidGap) {
   o.series = {PhantomSeries::AxialT1, PhantomSeries::AxialFluidSensitive};
   o.inPlaneScale = 1.5;
   o.supersampling = 1;
-  const PhantomStudyTruth truth = GeneratePhantomStudy(o, dir);
-  const Prepared p = PrepareStudy(dir);
-  HamstringAnalysisInput in;
-  in.fluid = p.fluid, in.t1 = p.t1, in.t1FieldOfView = p.t1Fov, in.body = p.body;
-  const HamstringAnalysisResult r = AnalyseHamstrings(in);
-  std::error_code ec;
-  fs::remove_all(dir, ec);
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(o, "retraction", truth);
   ASSERT_TRUE(r.left.found) << r.left.reason;
   EXPECT_LT(Distance(r.left.tuberosityTipLps, truth.left.tuberosityTipLps), 10.0);
   EXPECT_EQ(r.left.tear.type, "complete");
@@ -310,21 +318,14 @@ TEST(AnalyseHamstrings, LongRetractionStumpIsFoundBelowTheFluidGap) {
 // cleft is focal. Clinical in-plane resolution: coarser pixels blur the oedema below the fluid
 // threshold. Before the whole-tendon rule this side came out as a partial tear.
 TEST(AnalyseHamstrings, TendinopathyWithPeritendinousOedemaIsNotATear) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("ischia_tendinopathy_" + std::to_string(::getpid()));
   PhantomOptions o;
   o.seed = 9214;
   o.left.pathology = PhantomCase::Tendinopathy;
   o.right.pathology = PhantomCase::Tendinopathy;
   o.series = {PhantomSeries::AxialT1, PhantomSeries::AxialFluidSensitive};
   o.supersampling = 1;
-  const PhantomStudyTruth truth = GeneratePhantomStudy(o, dir);
-  const Prepared p = PrepareStudy(dir);
-  HamstringAnalysisInput in;
-  in.fluid = p.fluid, in.t1 = p.t1, in.t1FieldOfView = p.t1Fov, in.body = p.body;
-  const HamstringAnalysisResult r = AnalyseHamstrings(in);
-  std::error_code ec;
-  fs::remove_all(dir, ec);
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(o, "tendinopathy", truth);
   ASSERT_TRUE(truth.right.peritendinousOedema);
   for (const SideAnalysis* s : {&r.left, &r.right}) {
     SCOPED_TRACE(s->side);
