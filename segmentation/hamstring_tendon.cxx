@@ -818,12 +818,15 @@ HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
       for (std::size_t q = 0; q < ss; ++q) {
         const std::size_t s = off + q;
         if (ts.tendon[s]) L[s] = kLabelTendon;
-        if (tear[s]) L[s] = kLabelTear;
         if (e[q]) sumF += F[s], ++cnt;
         if (d[q] && !envelope[s] && !bone[s] && B[s] && F[s] > lv.oedemaThr && F[s] <= lv.tearThr) {
           sa.peritendinousOedemaMm3 += voxelVolume;
         }
       }
+    }
+    // The tear everywhere, also on the slices of a complete tear's gap (no tendon there).
+    for (std::size_t s = 0; s < n; ++s) {
+      if (tear[s]) L[s] = kLabelTear;
     }
     if (!cnt) {
       for (std::size_t s = 0; s < n; ++s) {

@@ -187,6 +187,20 @@ TEST(SliceMorphology, DilationMatchesTheDefinitionForDisksAndOtherShapes) {
   }
 }
 
+// Volume (mm3) of one label on one side of the midline.
+double LabelVolume(const LabelImage& a, std::uint16_t label, bool leftSide, double midlineX) {
+  std::size_t count = 0;
+  const std::size_t n = a.GetLargestPossibleRegion().GetNumberOfPixels();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (a.GetBufferPointer()[i] != label) continue;
+    LabelImage::PointType p;
+    a.TransformIndexToPhysicalPoint(a.ComputeIndex(i), p);
+    if ((p[0] > midlineX) == leftSide) ++count;
+  }
+  const auto& sp = a.GetSpacing();
+  return count * sp[0] * sp[1] * sp[2];
+}
+
 class PhantomAnalysis : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -249,6 +263,9 @@ TEST_F(PhantomAnalysis, MatchesTruthWithinTolerances) {
     EXPECT_LT(Distance(s.tuberosityTipLps, t.tuberosityTipLps), 10.0);
     EXPECT_EQ(s.tear.type, t.tearType);
     EXPECT_FALSE(s.gradeRule.empty());
+    // The label map holds the whole tear, also a complete tear's gap above the stump.
+    EXPECT_NEAR(LabelVolume(*r.labels, kLabelTear, s.side == "left", r.midlineXmm),
+                s.tear.volumeMm3, 0.01 * s.tear.volumeMm3 + 1.0);
     if (t.tearType == "complete") {
       // The 5 mm plus one slice spacing (5.9 mm here): the footprint (from the tip)
       // and the stump's top are each placed to about half a slice along z.

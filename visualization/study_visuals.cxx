@@ -82,7 +82,7 @@ StudyVisualsOutput WriteVisuals(const StudyVisualsInput& in, const fs::path& out
           if (mesh->GetNumberOfPoints() == 0) {
             out.skipped.push_back({{"structure", st.name},
                                    {"side", side->side},
-                                   {"reason", "no voxel with this label on this side"}});
+                                   {"reason", "no voxel with this label on this side, or too few for a surface"}});
             continue;
           }
           if (st.label == kLabelTendon) {

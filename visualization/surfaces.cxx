@@ -211,6 +211,10 @@ vtkSmartPointer<vtkPolyData> ExtractLabelSurface(const LabelImage& labels, std::
   contour->ComputeNormalsOff();
   contour->ComputeGradientsOff();
   contour->ComputeScalarsOff();
+  contour->Update();
+  // A structure thinner than the blur leaves no surface: an empty mesh (VTK's smoother would
+  // report an error on it).
+  if (contour->GetOutput()->GetNumberOfPoints() == 0) return vtkSmartPointer<vtkPolyData>::New();
   vtkNew<vtkWindowedSincPolyDataFilter> smooth;
   smooth->SetInputConnection(contour->GetOutputPort());
   smooth->SetNumberOfIterations(params.smoothingIterations);
