@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -446,6 +448,37 @@ TEST(RunCli, MissingStudyOrUsageExitsTwo) {
   EXPECT_EQ(RunIschia("run " ISCHIA_SHARED_DATA "/real-pelvis/ProstateX-0000 --out " +
                       (out.path / "o").string() + " --config " + config.string()),
             2);
+}
+
+// With two threads the series are preprocessed side by side (the T1 series' N4 beside the
+// fluid-sensitive and coronal series' body masks and N4): the same results as one thread.
+TEST(RunCli, GeneratedStudySameResultAtOneAndTwoThreads) {
+  TempDir dir("ischia-run-threads");
+  const fs::path study = dir.path / "study";
+  ASSERT_EQ(RunIschia("phantom --out " + study.string() +
+                      " --seed 12 --left partial_tear --right complete_tear --series t1 pdfs stir"
+                      " --in-plane-scale 2 --supersampling 1"),
+            0);
+  std::map<int, nlohmann::json> results;
+  std::map<int, std::string> labels;
+  for (int threads : {1, 2}) {
+    const fs::path out = dir.path / ("out" + std::to_string(threads));
+    ASSERT_EQ(RunIschia("run " + study.string() + " --out " + out.string() + " --threads " +
+                        std::to_string(threads) + " --no-render --no-pdf"),
+              0);
+    nlohmann::json r = ReadJson(out / "result.json");
+    ASSERT_EQ(r["status"], "ok");
+    ASSERT_TRUE(r["preprocessing"].contains("coronal_fluid_sensitive"));
+    for (auto& [role, qc] : r["preprocessing"].items()) qc.erase("timings_s");
+    results[threads] = r;
+    std::ifstream in(out / "labels.nii.gz", std::ios::binary);
+    labels[threads] = std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  EXPECT_EQ(results[1]["sides"], results[2]["sides"]);
+  EXPECT_EQ(results[1]["preprocessing"], results[2]["preprocessing"]);
+  EXPECT_EQ(results[1]["image_quality"], results[2]["image_quality"]);
+  EXPECT_FALSE(labels[1].empty());
+  EXPECT_TRUE(labels[1] == labels[2]) << "labels.nii.gz differs between 1 and 2 threads";
 }
 
 TEST(RunCli, SyntheticStudyWithoutPelvicBonesIsAnalysedWithBothSidesNotFound) {
