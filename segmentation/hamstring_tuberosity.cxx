@@ -459,10 +459,15 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       }
       if (exits) continue;
       // Grey marrow without a clear section below it ends the bone within the rounded tip:
-      // over thick slices only one such slice is its end (the next is fat or oedema under it).
+      // over thick slices only one such slice is its end; a second one that is only a speck
+      // (less than a real end's area) is fat or oedema under the tip. A real section there
+      // (the tuberosity's blunt end cut obliquely) stays.
       {
         const int maxTrailing = 2 * g.sz <= params.tipEndZoneMm ? 2 : 1;
         for (int drop = relaxedSteps - maxTrailing; drop > 0 && !history.empty(); --drop) {
+          double area = 0;
+          for (std::size_t q = 0; q < ss; ++q) area += cur[q];
+          if (area * pixelArea >= minEndArea) break;
           kc = history.back().first;
           cur.swap(history.back().second);
           history.pop_back();
