@@ -105,15 +105,14 @@ json NumberOrNull(double v) { return std::isfinite(v) ? json(v) : json(nullptr);
 
 // SNR and phase-direction ghosting of one series in its native grid (after the body mask and
 // standardisation: muscle-like voxels give the signal level), with the flags of the run config.
-json SeriesImageQuality(const PreparedSeries& p, double airThreshold,
-                        const RunConfig::QualityControl& config) {
+json SeriesImageQuality(const PreparedSeries& p, const RunConfig::QualityControl& config) {
   const FrameInfo& first = p.chosen->stack.slices.front();
   const std::string pe = first.inPlanePhaseEncodingDirection;
   const PhaseEncodingAxis axis = pe == "ROW"   ? PhaseEncodingAxis::Row
                                  : pe == "COL" ? PhaseEncodingAxis::Column
                                                : PhaseEncodingAxis::Unknown;
   ImageQualityParameters params = config.measure;
-  params.objectThreshold = airThreshold;
+  params.objectThreshold = p.airThreshold;
   // Acquired samples along a row (values 0 or 2 of AcquisitionMatrix) and a column (1 or 3).
   const auto& m = first.acquisitionMatrix;
   const auto size = p.native->GetLargestPossibleRegion().GetSize();
@@ -237,7 +236,7 @@ void PreprocessStandardise(PreparedSeries& p, const RunConfig& config, const Mas
                              {"fat_level", r.fatLevel},
                              {"tissue_peaks", peaks}};
   p.qc["image_quality"] = steps.Time(
-      "image_quality", [&] { return SeriesImageQuality(p, p.airThreshold, config.quality); });
+      "image_quality", [&] { return SeriesImageQuality(p, config.quality); });
   p.qc["timings_s"] = steps.ToJson();
 }
 
@@ -555,14 +554,13 @@ int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
 
     // Stage 2: each series in its own grid (N4 fits best on native voxels), then into the
     // axial fluid-sensitive grid with an identity transform (same frame of reference).
-    // The T1 series goes first: its muscle (easy to tell from fat on T1) is the reference
-    // tissue of the fluid-sensitive series, where suppressed fat can look like muscle.
+    // The T1 series' body and muscle come first: its muscle (easy to tell from fat on T1) is
+    // the reference tissue of the fluid-sensitive series, where suppressed fat can look like
+    // muscle.
     // With two or more threads, the other series' body masks and N4 fits run beside the T1
     // series' N4 and standardisation (each N4 fit is single-threaded): the same results,
     // sooner. "preprocess" is the stage's wall time, "preprocess_<role>" one series' steps.
     json qc = json::object();
-    std::stable_partition(prepared.series.begin(), prepared.series.end(),
-                          [](const PreparedSeries& p) { return p.role == "axial_t1"; });
     PreparedSeries* t1 = nullptr;
     std::vector<PreparedSeries*> others;
     for (PreparedSeries& p : prepared.series) {
@@ -613,10 +611,6 @@ int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
     for (const PreparedSeries& p : prepared.series) {
       times.Set("preprocess_" + p.role, p.steps.Total());
     }
-    // Back to the documented order: [0] is the axial fluid-sensitive series.
-    std::stable_partition(
-        prepared.series.begin(), prepared.series.end(),
-        [](const PreparedSeries& p) { return p.role == "axial_fluid_sensitive"; });
     times.Time("resample", [&] {
       const FloatImage& axial = *prepared.series.front().native;
       for (PreparedSeries& p : prepared.series) {

@@ -53,8 +53,9 @@ struct HamstringAnalysisParameters {
   double maxTipHeightDifferenceMm = 30;  // tips further apart in height are not a pair
   double maxTipSectionMm2 = 900;
   int maxTipExtensionSlices = 0;  // slices followed below the lowest clear marrow section
-  double tipEndZoneMm = 5;  // the tuberosity's rounded end: two grey slices below the last clear
-                            // marrow section are followed only when they span <= this
+  double tipEndZoneMm = 5;  // the tuberosity's rounded end: a second grey slice below the last
+                            // clear marrow section ends the bone when two slices span <= this,
+                            // or when it is a real section (not a speck)
   double tendonSearchAboveTipMm = 35;
   double tendonLengthMm = 80;         // segmented from the footprint down to at most this
   double boneLabelHeightMm = 45;      // ischium labelled from the tip up to this height

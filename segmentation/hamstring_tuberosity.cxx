@@ -2,7 +2,6 @@
 // on T1 and on fat-sat); the ischium of a side is the marrow group whose lowest point is the
 // lowest of that side and ends inside the field of view (the femur leaves it caudally).
 #include <algorithm>
-#include <deque>
 #include <cmath>
 #include <map>
 #include <sstream>
@@ -377,9 +376,8 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       std::vector<std::tuple<int, Mask, int>> ends;  // slice, section, steps down to it
       Mask cur(ss), dil(ss), nxt(ss);
       for (std::size_t q = 0; q < ss; ++q) cur[q] = slab[k][q] == c;
-      Mask prevCur = cur;
-      std::deque<std::pair<int, Mask>> history;  // the last sections above the current one
-      int kc = k, relaxedSteps = 0;
+      Mask prevCur = cur, prevPrevCur = cur;  // the two sections above the current one
+      int kc = k, kPrev = k, relaxedSteps = 0;
       bool exits = false;
       const bool sideLeft = s.x > r.midlineXmm;
       for (;;) {
@@ -450,10 +448,10 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
           }
         }
         relaxedSteps = relaxedNext ? relaxedSteps + 1 : 0;
-        history.emplace_back(kc, cur);
-        if (history.size() > 3) history.pop_front();
+        prevPrevCur.swap(prevCur);
         prevCur.swap(cur);
-        cur.swap(nxt);
+        cur.swap(nxt);  // nxt is rewritten whole on the next step
+        kPrev = kc;
         kc = kn;
         ++ch.length;
       }
@@ -462,16 +460,13 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       // over thick slices only one such slice is its end; a second one that is only a speck
       // (less than a real end's area) is fat or oedema under the tip. A real section there
       // (the tuberosity's blunt end cut obliquely) stays.
-      {
-        const int maxTrailing = 2 * g.sz <= params.tipEndZoneMm ? 2 : 1;
-        for (int drop = relaxedSteps - maxTrailing; drop > 0 && !history.empty(); --drop) {
-          double area = 0;
-          for (std::size_t q = 0; q < ss; ++q) area += cur[q];
-          if (area * pixelArea >= minEndArea) break;
-          kc = history.back().first;
-          cur.swap(history.back().second);
-          history.pop_back();
-          prevCur = history.empty() ? cur : history.back().second;
+      // (At most two relaxed steps follow one another, so at most one is dropped.)
+      if (relaxedSteps > (2 * g.sz <= params.tipEndZoneMm ? 2 : 1)) {
+        const double area = static_cast<double>(std::count(cur.begin(), cur.end(), 1));
+        if (area * pixelArea < minEndArea) {
+          kc = kPrev;
+          cur.swap(prevCur);
+          prevCur.swap(prevPrevCur);
           --ch.length;
         }
       }
