@@ -40,6 +40,7 @@ nlohmann::json RunConfigToJson(const RunConfig& c) {
                 {"volume_length_mm", c.analysis.volumeLengthMm},
                 {"oedema_shell_mm", c.analysis.oedemaShellMm},
                 {"min_tear_volume_mm3", c.analysis.minTearVolumeMm3},
+                {"min_partial_tear_section_percent", c.analysis.minPartialTearSectionPercent},
                 {"grade",
                  {{"thick_tendon_mm", c.analysis.grade.thickTendonMm},
                   {"thickness_asymmetry_ratio", c.analysis.grade.thicknessAsymmetryRatio},
@@ -115,6 +116,8 @@ RunConfig RunConfigFromJson(const json& j) {
   c.analysis.volumeLengthMm = an["volume_length_mm"].get<double>();
   c.analysis.oedemaShellMm = an["oedema_shell_mm"].get<double>();
   c.analysis.minTearVolumeMm3 = an["min_tear_volume_mm3"].get<double>();
+  c.analysis.minPartialTearSectionPercent =
+      an["min_partial_tear_section_percent"].get<double>();
   const json& gr = an["grade"];
   c.analysis.grade.thickTendonMm = gr["thick_tendon_mm"].get<double>();
   c.analysis.grade.thicknessAsymmetryRatio = gr["thickness_asymmetry_ratio"].get<double>();

@@ -47,6 +47,9 @@ struct HamstringAnalysisParameters {
   double fluidFraction = 0.6;         // fluid: above muscle + this x (fluid - muscle) on fat-sat
   // Anatomy (mm, for an adult pelvis; scaled by the body width / 340 mm, clamped 0.75-1.3).
   double cortexThicknessMm = 1.8;
+  double maxCortexThicknessMm = 10;     // the femoral shaft's cortex reaches 5-9 mm
+  double cortexRingDarkFraction = 0.75;  // a ring around marrow this dark is still cortex
+  double minMarrowWidthMm = 3;           // narrower bright strips are fat planes, not marrow
   double minMidlineDistanceMm = 25;  // tuberosity tip at least this far from the midline
   double maxMidlineDistanceMm = 95;
   double tipAsymmetryWeight = 1.0;  // cost per mm of left/right tip height difference
@@ -62,8 +65,10 @@ struct HamstringAnalysisParameters {
   double volumeLengthMm = 50;         // tendon volume integrated over footprint..this
   double oedemaShellMm = 4;           // peritendinous oedema shell thickness
   double footprintAboveTipMm = 12;    // tendon footprint level above the tuberosity tip
+  double minStumpSectionMm2 = 20;      // smaller sections at a stump's top are partial volume
   double stumpTopOffsetSlices = 0.5;  // stump end beyond its highest section's centre (slices)
   double minTearVolumeMm3 = 40;       // less fluid than this at the tendon is not a tear
+  double minPartialTearSectionPercent = 5;  // a cleft takes at least this share of a section
   double peritendinousWetFraction = 0.45;  // fluid along more of the free surface: oedema
   GradeParameters grade;
 };

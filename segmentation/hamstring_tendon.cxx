@@ -262,60 +262,84 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
   const double latLo = -22 * scale, latHi = 45 * scale, postLo = -20 * scale, postHi = 45 * scale;
   const double zHi = params.tendonSearchAboveTipMm, zLo = -(params.tendonLengthMm + 25);
   Mask roi(n, 0), cand(n, 0);
-  Mask boneDil(n, 0);
   const auto disk1 = DiskOffsets(g, std::max(g.sx, g.sy) * 1.01);
   ForEachSlice(g.nz, [&](int k) {
     const std::size_t off = static_cast<std::size_t>(k) * ss;
-    DilateSlice(sc.bone + off, boneDil.data() + off, g, disk1);
+    bool anyRoi = false;
     for (int j = 0; j < g.ny; ++j) {
       for (int i = 0; i < g.nx; ++i) {
         const std::size_t s = off + static_cast<std::size_t>(j) * g.nx + i;
+        if (!B[s]) continue;
         const auto p = g.Point(i, j, k);
         const double lat = sc.sign * (p[0] - sc.tip[0]), post = p[1] - sc.tip[1],
                      dz = p[2] - sc.tip[2];
         if (lat < latLo || lat > latHi || post < postLo || post > postHi || dz < zLo || dz > zHi)
           continue;
-        if (!B[s]) continue;
         roi[s] = 1;
-        const bool dark = (T && (!V || V[s])) ? T[s] < params.tendonT1Level && F[s] < lv.tendonMaxF
-                                              : F[s] < params.tendonFluidOnlyLevel;
-        cand[s] = dark && !boneDil[s];
+        anyRoi = true;
+      }
+    }
+    if (!anyRoi) return;
+    // Dark tissue over the whole body section, so that a ring the region of interest cuts
+    // through is still seen whole below.
+    Mask boneDil(ss), dark(ss, 0);
+    DilateSlice(sc.bone + off, boneDil.data(), g, disk1);
+    for (std::size_t q = 0; q < ss; ++q) {
+      const std::size_t s = off + q;
+      if (!B[s] || boneDil[q]) continue;
+      dark[q] = (T && (!V || V[s])) ? T[s] < params.tendonT1Level && F[s] < lv.tendonMaxF
+                                    : F[s] < params.tendonFluidOnlyLevel;
+    }
+    for (std::size_t q = 0; q < ss; ++q) cand[off + q] = dark[q] && roi[off + q];
+    // Cortex rings around marrow the tuberosity stage did not label (other bones such as the
+    // femur, sections it skipped) are as dark as tendon. Each enclosed fatty region is grown
+    // ring by ring: the cortex is the run of rings that are almost wholly dark (a tendon
+    // against the bone covers only part of a ring). Its thickness varies, from the thin
+    // ischial cortex to the thick femoral shaft, so it is measured and not assumed.
+    if (!T) return;
+    Mask filled(dark);
+    FillHolesSlice(filled.data(), g.nx, g.ny);
+    for (std::size_t q = 0; q < ss; ++q) filled[q] = filled[q] && !dark[q];
+    std::vector<int> hl;
+    const int nh = LabelSlice(filled.data(), g.nx, g.ny, hl);
+    if (!nh) return;
+    std::vector<double> sumT(nh + 1, 0), cnt(nh + 1, 0);
+    std::vector<std::vector<std::size_t>> holePx(nh + 1);
+    for (std::size_t q = 0; q < ss; ++q) {
+      if (hl[q]) sumT[hl[q]] += T[off + q], cnt[hl[q]] += 1, holePx[hl[q]].push_back(q);
+    }
+    const double px = std::min(g.sx, g.sy);
+    const int minRings = static_cast<int>(std::ceil(params.cortexThicknessMm / px)) + 1;
+    const int maxRings = static_cast<int>(std::ceil(params.maxCortexThicknessMm / px));
+    std::vector<int> seen(ss, 0);
+    std::vector<std::size_t> next;
+    for (int h = 1; h <= nh; ++h) {
+      if (cnt[h] * pixelArea < 15 || sumT[h] / cnt[h] <= 1.15) continue;
+      std::vector<std::size_t> front = std::move(holePx[h]);
+      for (const std::size_t q : front) seen[q] = h;
+      for (int r = 0; r < maxRings && !front.empty(); ++r) {
+        next.clear();
+        std::size_t nDark = 0;
+        for (const std::size_t q : front) {
+          const int i = static_cast<int>(q % g.nx), j = static_cast<int>(q / g.nx);
+          for (int dj = -1; dj <= 1; ++dj) {
+            for (int di = -1; di <= 1; ++di) {
+              const int a = i + di, b = j + dj;
+              if (a < 0 || b < 0 || a >= g.nx || b >= g.ny) continue;
+              const std::size_t t = static_cast<std::size_t>(b) * g.nx + a;
+              if (seen[t] == h) continue;
+              seen[t] = h;
+              next.push_back(t);
+              nDark += dark[t];
+            }
+          }
+        }
+        if (r >= minRings && nDark < params.cortexRingDarkFraction * next.size()) break;
+        for (const std::size_t t : next) cand[off + t] = 0;
+        front.swap(next);
       }
     }
   });
-  // Cortex rings around marrow the tuberosity stage did not label (other bones, sections it
-  // skipped) are as dark as tendon: remove the ring around every enclosed fatty region.
-  if (T) {
-    const auto ringDisk = DiskOffsets(g, params.cortexThicknessMm + std::max(g.sx, g.sy));
-    ForEachSlice(g.nz, [&](int k) {
-      const std::size_t off = static_cast<std::size_t>(k) * ss;
-      bool any = false;
-      for (std::size_t q = 0; q < ss && !any; ++q) any = cand[off + q] != 0;
-      if (!any) return;
-      Mask filled(cand.begin() + off, cand.begin() + off + ss);
-      FillHolesSlice(filled.data(), g.nx, g.ny);
-      for (std::size_t q = 0; q < ss; ++q) filled[q] = filled[q] && !cand[off + q];
-      std::vector<int> hl;
-      const int nh = LabelSlice(filled.data(), g.nx, g.ny, hl);
-      if (!nh) return;
-      std::vector<double> sumT(nh + 1, 0), cnt(nh + 1, 0);
-      for (std::size_t q = 0; q < ss; ++q) {
-        if (hl[q]) sumT[hl[q]] += T[off + q], cnt[hl[q]] += 1;
-      }
-      Mask marrowHole(ss, 0), ring(ss);
-      bool anyHole = false;
-      for (std::size_t q = 0; q < ss; ++q) {
-        const int h = hl[q];
-        if (h && cnt[h] * pixelArea >= 15 && sumT[h] / cnt[h] > 1.15)
-          marrowHole[q] = 1, anyHole = true;
-      }
-      if (!anyHole) return;
-      DilateSlice(marrowHole.data(), ring.data(), g, ringDisk);
-      for (std::size_t q = 0; q < ss; ++q) {
-        if (ring[q]) cand[off + q] = 0;
-      }
-    });
-  }
   std::vector<int> lab;
   const int nc = LabelVolume(cand, g, lab);
   if (nc == 0) {
@@ -428,7 +452,22 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
   RefineSectionEdges(out.tendon, g, T ? T : F, sc.bone, B);
   out.found = true;
   out.attached = comps[best].contact * pixelArea > 15;
+  // The stump's proximal end: its highest real section (a few pixels of dark partial volume
+  // trailing up into the gap are not tendon).
   out.stumpTopZ = comps[best].zTop;
+  {
+    double top = -1e9;
+    for (int k = 0; k < g.nz; ++k) {
+      const std::size_t off = static_cast<std::size_t>(k) * ss;
+      const auto cnt = std::count(out.tendon.begin() + off, out.tendon.begin() + off + ss, 1);
+      if (cnt * pixelArea < params.minStumpSectionMm2 * scale * scale) continue;
+      for (std::size_t q = 0; q < ss; ++q) {
+        if (out.tendon[off + q])
+          top = std::max(top, g.Point(static_cast<int>(q % g.nx), static_cast<int>(q / g.nx), k)[2]);
+      }
+    }
+    if (top > -1e9) out.stumpTopZ = top;
+  }
   out.roi = std::move(roi);
   return out;
 }
@@ -666,7 +705,25 @@ HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
           tear[q] = enclosed[q] || (surface[q] && !ring);
       }
       const auto tearVox = std::count(tear.begin(), tear.end(), 1);
-      if (tearVox * voxelVolume >= params.minTearVolumeMm3) {
+      // A cleft takes a real share of the section it crosses; fluid-bright specks scattered
+      // through a thickened tendon are intrasubstance signal (tendinosis), not a tear.
+      double maxShare = 0;
+      for (int k = 0; k < g.nz; ++k) {
+        const std::size_t off = static_cast<std::size_t>(k) * ss;
+        double nt = 0, ne = 0;
+        for (std::size_t q = off; q < off + ss; ++q) nt += tear[q], ne += tear[q] || ts.tendon[q];
+        if (nt > 0) maxShare = std::max(maxShare, 100.0 * nt / ne);
+      }
+      const bool enough = tearVox * voxelVolume >= params.minTearVolumeMm3;
+      const bool cleft = maxShare >= params.minPartialTearSectionPercent;
+      if (enough && !cleft) {
+        std::ostringstream why;
+        why << "fluid-bright signal in the tendon takes at most " << std::lround(maxShare)
+            << "% of a section (under " << params.minPartialTearSectionPercent
+            << "%): intrasubstance signal, not a tear";
+        sa.qc.push_back(why.str());
+      }
+      if (enough && cleft) {
         sa.tear.type = "partial";
         for (std::size_t s = 0; s < n; ++s) envelope[s] |= tear[s];
       } else {

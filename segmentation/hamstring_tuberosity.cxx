@@ -190,11 +190,18 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   // There the slice cuts the curved cortex obliquely: the cortex turns grey and the marrow may
   // touch fat outside it. So the bright pixels within the section's footprint are taken where
   // a grey or dark rim (not fat) surrounds most of their boundary.
+  const auto stripDisk = DiskOffsets(g, params.minMarrowWidthMm / 2);
   auto BrightTowardsTip = [&](int kb, const Mask& cur) {
     Mask out(ss, 0), in(ss);
     const std::size_t off = static_cast<std::size_t>(kb) * ss;
     const std::vector<int>& lab = blab[kb];
     for (std::size_t q = 0; q < ss; ++q) in[q] = lab[q] && cur[q];
+    // Marrow is a compact region; a strip a few pixels wide is the fat plane between a tendon
+    // and the muscle beside the bone: opened away.
+    Mask core(ss), opened(ss);
+    ErodeSlice(in.data(), core.data(), g, stripDisk);
+    DilateSlice(core.data(), opened.data(), g, stripDisk);
+    for (std::size_t q = 0; q < ss; ++q) in[q] = in[q] && opened[q];
     std::vector<int> rl, cl;
     const int nr = LabelSlice(in.data(), g.nx, g.ny, rl);
     std::vector<double> edge, rim, unused;
@@ -635,15 +642,29 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
         for (std::size_t q = 0; q < ss; ++q) {
           if (slab[k][q] && dil[q]) keep[slab[k][q]] = 1;
         }
-        bool any = false;
+        double prevCnt = 0, covered = 0;
         for (std::size_t q = 0; q < ss; ++q) {
           cur[q] = slab[k][q] && keep[slab[k][q]];
-          any |= cur[q] != 0;
+          prevCnt += prev[q];
+          covered += prev[q] && cur[q];
         }
-        if (!any) {
-          cur = BrightUpwards(k, prev);
-          any = std::find(cur.begin(), cur.end(), 1) != cur.end();
+        // Adjacent sections of one bone overlap for the most part. Where the ringed marrow
+        // above covers little of the section below (its ring is broken by a tendon or fluid
+        // against the cortex, or only a neighbouring piece passed), the bright regions over
+        // the section continue it: whole if they do not balloon, else within its footprint.
+        if (covered < 0.5 * prevCnt) {
+          const Mask upward = BrightUpwards(k, prev);
+          double upCovered = 0;
+          for (std::size_t q = 0; q < ss; ++q) upCovered += prev[q] && upward[q];
+          if (upCovered > covered) {
+            for (std::size_t q = 0; q < ss; ++q) cur[q] = cur[q] || upward[q];
+            covered = upCovered;
+          }
+          if (covered < 0.5 * prevCnt) {
+            for (std::size_t q = 0; q < ss; ++q) cur[q] = cur[q] || (blab[k][q] && dil[q]);
+          }
         }
+        const bool any = std::find(cur.begin(), cur.end(), 1) != cur.end();
         if (!any) {
           // A gap (oedema, partial volume): keep the previous section's footprint once.
           if (areas.size() >= 2 && areas.back() < 0) break;

@@ -357,6 +357,65 @@ TEST(AnalyseHamstrings, TendinopathyWithPeritendinousOedemaIsNotATear) {
   }
 }
 
+// Studies generated as `scripts/evaluate.py` makes them (all series, default supersampling)
+// whose sides an earlier version got wrong.
+PhantomOptions EvaluationStudy(std::uint64_t seed, PhantomCase left, PhantomCase right) {
+  PhantomOptions o;
+  o.seed = seed;
+  o.left.pathology = left;
+  o.right.pathology = right;
+  return o;
+}
+
+// Seed 9416: long retractions on both sides (57 and 50 mm) leave short stumps; the cortex of
+// the femoral shaft beside them was taken as a long tendon (its ring cut open by the search
+// region), so both sides came out as attached and normal.
+TEST(AnalyseHamstrings, LongRetractionBesideTheFemoralShaftIsACompleteTear) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(9416, PhantomCase::CompleteTear, PhantomCase::CompleteTear), "femur", truth);
+  for (const SideAnalysis* s : {&r.left, &r.right}) {
+    SCOPED_TRACE(s->side);
+    const PhantomSideTruth& t = s->side == "left" ? truth.left : truth.right;
+    ASSERT_GT(t.retractionMm, 45.0);
+    ASSERT_TRUE(s->found) << s->reason;
+    EXPECT_EQ(s->tear.type, "complete");
+    EXPECT_EQ(s->grade, "complete_tear");
+    // The 5 mm plus a slice (5.2 mm here) for the stump's top.
+    EXPECT_NEAR(s->tear.retractionMm, t.retractionMm, 10.4);
+  }
+}
+
+// Seed 9415: partial tears on both sides. The fat plane between each tendon and the muscle
+// beside the tuberosity, a bright strip 1-2 mm wide, was followed below the bone as grey
+// marrow and put the tips 11-16 mm off.
+TEST(AnalyseHamstrings, FatPlaneBesideTheTendonDoesNotExtendTheTip) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(9415, PhantomCase::PartialTear, PhantomCase::PartialTear), "fatplane", truth);
+  for (const SideAnalysis* s : {&r.left, &r.right}) {
+    SCOPED_TRACE(s->side);
+    const PhantomSideTruth& t = s->side == "left" ? truth.left : truth.right;
+    ASSERT_TRUE(s->found) << s->reason;
+    EXPECT_LT(Distance(s->tuberosityTipLps, t.tuberosityTipLps), 10.0);  // the limit
+    EXPECT_EQ(s->tear.type, "partial");
+  }
+}
+
+// Seed 9422, left: tendinopathy with intrasubstance signal. A few fluid-bright voxels
+// scattered along 40 mm of tendon (2% of a section at most) were typed a partial tear.
+TEST(AnalyseHamstrings, ScatteredIntrasubstanceSignalIsNotAPartialTear) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(9422, PhantomCase::Tendinopathy, PhantomCase::CompleteTear), "specks", truth);
+  ASSERT_TRUE(truth.left.intrasubstanceSignal);
+  ASSERT_TRUE(r.left.found) << r.left.reason;
+  EXPECT_EQ(r.left.tear.type, "none");
+  EXPECT_EQ(r.left.grade, "tendinopathy");
+  ASSERT_TRUE(r.right.found) << r.right.reason;
+  EXPECT_EQ(r.right.tear.type, "complete");
+}
+
 TEST(AnalyseHamstrings, WithoutT1BothSidesNotFoundWithReason) {
   FloatImage::Pointer f = FloatImage::New();
   f->SetRegions(FloatImage::SizeType{{40, 40, 6}});
