@@ -725,7 +725,9 @@ HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
       }
       if (enough && cleft) {
         sa.tear.type = "partial";
-        for (std::size_t s = 0; s < n; ++s) envelope[s] |= tear[s];
+        // The envelope takes the cleft within the tendon's closed outline; fluid lying on
+        // its surface is a tear's edge, not tendon thickness.
+        for (std::size_t s = 0; s < n; ++s) envelope[s] |= tear[s] && enclosed[s];
       } else {
         std::fill(tear.begin(), tear.end(), 0);
       }

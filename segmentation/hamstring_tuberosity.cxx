@@ -190,18 +190,11 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   // There the slice cuts the curved cortex obliquely: the cortex turns grey and the marrow may
   // touch fat outside it. So the bright pixels within the section's footprint are taken where
   // a grey or dark rim (not fat) surrounds most of their boundary.
-  const auto stripDisk = DiskOffsets(g, params.minMarrowWidthMm / 2);
   auto BrightTowardsTip = [&](int kb, const Mask& cur) {
     Mask out(ss, 0), in(ss);
     const std::size_t off = static_cast<std::size_t>(kb) * ss;
     const std::vector<int>& lab = blab[kb];
     for (std::size_t q = 0; q < ss; ++q) in[q] = lab[q] && cur[q];
-    // Marrow is a compact region; a strip a few pixels wide is the fat plane between a tendon
-    // and the muscle beside the bone: opened away.
-    Mask core(ss), opened(ss);
-    ErodeSlice(in.data(), core.data(), g, stripDisk);
-    DilateSlice(core.data(), opened.data(), g, stripDisk);
-    for (std::size_t q = 0; q < ss; ++q) in[q] = in[q] && opened[q];
     std::vector<int> rl, cl;
     const int nr = LabelSlice(in.data(), g.nx, g.ny, rl);
     std::vector<double> edge, rim, unused;
@@ -369,6 +362,26 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   };
   std::vector<Chain> chains;
   const double minEndArea = 50.0 * scale * scale;
+  const auto stripDisk = DiskOffsets(g, params.minMarrowWidthMm / 2);
+  // The bulb of a lowest section: where the ischiopubic ramus still joins the tuberosity there
+  // (a bar running anteromedially), the section's centre lies between the two, and the bone
+  // followed below it runs down the ramus. The opening by a disk wider than the ramus removes
+  // the ramus; the largest piece left is the bulb. Empty when nothing survives (a small end).
+  const auto bulbDisk = DiskOffsets(g, 5.0 * scale);
+  auto Bulb = [&](const Mask& sec) {
+    Mask eroded(ss), opened(ss);
+    ErodeSlice(sec.data(), eroded.data(), g, bulbDisk);
+    DilateSlice(eroded.data(), opened.data(), g, bulbDisk);
+    for (std::size_t q = 0; q < ss; ++q) opened[q] = opened[q] && sec[q];
+    std::vector<int> bl;
+    const int nb = LabelSlice(opened.data(), g.nx, g.ny, bl);
+    std::vector<double> cnt(nb + 1, 0);
+    for (std::size_t q = 0; q < ss; ++q) cnt[bl[q]] += bl[q] != 0;
+    const int big =
+        nb ? static_cast<int>(std::max_element(cnt.begin() + 1, cnt.end()) - cnt.begin()) : 0;
+    for (std::size_t q = 0; q < ss; ++q) opened[q] = big && bl[q] == big;
+    return opened;
+  };
   const double minMidArea = 150.0 * scale * scale, maxMidArea = 3000.0 * scale * scale;
   for (int k = 0; k < g.nz; ++k) {
     for (int c = 1; c <= nlab[k]; ++c) {
@@ -469,7 +482,12 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       // (the tuberosity's blunt end cut obliquely) stays.
       // (At most two relaxed steps follow one another, so at most one is dropped.)
       if (relaxedSteps > (2 * g.sz <= params.tipEndZoneMm ? 2 : 1)) {
-        const double area = static_cast<double>(std::count(cur.begin(), cur.end(), 1));
+        // Its compact part: a strip a few pixels wide is the fat plane between the tendon and
+        // the muscle beside the bone, however long.
+        Mask core(ss), opened(ss);
+        ErodeSlice(cur.data(), core.data(), g, stripDisk);
+        DilateSlice(core.data(), opened.data(), g, stripDisk);
+        const double area = static_cast<double>(std::count(opened.begin(), opened.end(), 1));
         if (area * pixelArea < minEndArea) {
           kc = kPrev;
           cur.swap(prevCur);
@@ -498,7 +516,9 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       }
       for (auto& [kEnd, sec, length] : ends) {
         Chain e = ch;
-        e.kLow = kEnd, e.length = length, e.lowSec = std::move(sec);
+        e.kLow = kEnd, e.length = length, e.lowSec = Bulb(sec);
+        if (std::find(e.lowSec.begin(), e.lowSec.end(), 1) == e.lowSec.end())
+          e.lowSec = std::move(sec);
         double cnt = 0;
         for (std::size_t q = 0; q < ss; ++q) {
           if (!e.lowSec[q]) continue;
@@ -590,7 +610,6 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     rejected[drop] = why.str();
     chosen[drop] = nullptr;
   }
-  const auto bulbDisk = DiskOffsets(g, 5.0 * scale);
   // The cortex as imaged: its thickness plus one pixel of partial volume with the marrow.
   const auto cortexDisk = DiskOffsets(g, params.cortexThicknessMm + std::max(g.sx, g.sy));
   for (int side = 0; side < 2; ++side) {  // 0 right (-x), 1 left (+x)
@@ -741,22 +760,16 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     }
     // The tip lies below the lowest section's centre: near an ellipsoidal end the section
     // area grows about linearly with height, extrapolated to zero (at most one slice).
-    // In-plane, the tip is the bulb of the lowest section: where the ischial ramus still joins
-    // it there, the opening by a disk wider than the ramus removes the ramus.
+    // In-plane, the tip is the centre of the lowest section's bulb (see Bulb).
     if (!lowMask.empty()) {
-      Mask eroded(ss), bulb(ss);
-      ErodeSlice(lowMask.data(), eroded.data(), g, bulbDisk);
-      DilateSlice(eroded.data(), bulb.data(), g, bulbDisk);
-      std::vector<int> bl;
-      const int nb = LabelSlice(bulb.data(), g.nx, g.ny, bl);
-      std::vector<double> cnt(nb + 1, 0), sx(nb + 1, 0), sy(nb + 1, 0);
+      const Mask bulb = Bulb(lowMask);
+      double sx = 0, sy = 0, cnt = 0;
       for (std::size_t q = 0; q < ss; ++q) {
-        if (!bl[q]) continue;
+        if (!bulb[q]) continue;
         const auto p = g.Point(static_cast<int>(q % g.nx), static_cast<int>(q / g.nx), lowK);
-        cnt[bl[q]] += 1, sx[bl[q]] += p[0], sy[bl[q]] += p[1];
+        sx += p[0], sy += p[1], cnt += 1;
       }
-      const int big = nb ? static_cast<int>(std::max_element(cnt.begin() + 1, cnt.end()) - cnt.begin()) : 0;
-      if (big) low[0] = sx[big] / cnt[big], low[1] = sy[big] / cnt[big];
+      if (cnt > 0) low[0] = sx / cnt, low[1] = sy / cnt;
     }
     double tipZ = low[2];
     // (The next section up that was found: the walk may have bridged a missing one.)

@@ -402,6 +402,36 @@ TEST(AnalyseHamstrings, FatPlaneBesideTheTendonDoesNotExtendTheTip) {
   }
 }
 
+// Seed 9305, right: the lowest ringed section holds the tuberosity's bulb and the
+// ischiopubic ramus running anteromedially from it; the section's centre fell anterior to
+// the body's centre, so the side was reported not found. Its bulb is the tip.
+TEST(AnalyseHamstrings, RamusJoinedToTheLowestSectionDoesNotHideTheTip) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(9305, PhantomCase::Normal, PhantomCase::PartialTear), "ramus", truth);
+  for (const SideAnalysis* s : {&r.left, &r.right}) {
+    SCOPED_TRACE(s->side);
+    const PhantomSideTruth& t = s->side == "left" ? truth.left : truth.right;
+    ASSERT_TRUE(s->found) << s->reason;
+    EXPECT_LT(Distance(s->tuberosityTipLps, t.tuberosityTipLps), 10.0);  // the limit
+  }
+  EXPECT_EQ(r.right.tear.type, "partial");
+}
+
+// Seed 9403, left: a partial tear with fluid lying on the tendon's surface along 50 mm. The
+// envelope took that fluid in and the thickness came out 2.0 mm too large; it takes only the
+// cleft within the tendon's closed outline.
+TEST(AnalyseHamstrings, FluidOnThePartiallyTornTendonIsNotThickness) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(9403, PhantomCase::PartialTear, PhantomCase::CompleteTear), "surface", truth);
+  ASSERT_TRUE(r.left.found) << r.left.reason;
+  EXPECT_EQ(r.left.tear.type, "partial");
+  EXPECT_NEAR(r.left.maximum.thicknessMm, truth.left.maximum.thicknessMm, 1.5);  // the issue's
+  ASSERT_TRUE(r.right.found) << r.right.reason;
+  EXPECT_EQ(r.right.tear.type, "complete");
+}
+
 // Seed 9422, left: tendinopathy with intrasubstance signal. A few fluid-bright voxels
 // scattered along 40 mm of tendon (2% of a section at most) were typed a partial tear.
 TEST(AnalyseHamstrings, ScatteredIntrasubstanceSignalIsNotAPartialTear) {
