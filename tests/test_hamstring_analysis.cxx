@@ -367,6 +367,16 @@ PhantomOptions EvaluationStudy(std::uint64_t seed, PhantomCase left, PhantomCase
   return o;
 }
 
+// Runs `check` on each side with its truth, once the side is found.
+template <class Check>
+void ForBothSides(const HamstringAnalysisResult& r, const PhantomStudyTruth& truth, Check check) {
+  for (const SideAnalysis* s : {&r.left, &r.right}) {
+    SCOPED_TRACE(s->side);
+    ASSERT_TRUE(s->found) << s->reason;
+    check(*s, s->side == "left" ? truth.left : truth.right);
+  }
+}
+
 // Seed 9416: long retractions on both sides (57 and 50 mm) leave short stumps; the cortex of
 // the femoral shaft beside them was taken as a long tendon (its ring cut open by the search
 // region), so both sides came out as attached and normal.
@@ -374,16 +384,13 @@ TEST(AnalyseHamstrings, LongRetractionBesideTheFemoralShaftIsACompleteTear) {
   PhantomStudyTruth truth;
   const HamstringAnalysisResult r = AnalyseGeneratedStudy(
       EvaluationStudy(9416, PhantomCase::CompleteTear, PhantomCase::CompleteTear), "femur", truth);
-  for (const SideAnalysis* s : {&r.left, &r.right}) {
-    SCOPED_TRACE(s->side);
-    const PhantomSideTruth& t = s->side == "left" ? truth.left : truth.right;
+  ForBothSides(r, truth, [](const SideAnalysis& s, const PhantomSideTruth& t) {
     ASSERT_GT(t.retractionMm, 45.0);
-    ASSERT_TRUE(s->found) << s->reason;
-    EXPECT_EQ(s->tear.type, "complete");
-    EXPECT_EQ(s->grade, "complete_tear");
+    EXPECT_EQ(s.tear.type, "complete");
+    EXPECT_EQ(s.grade, "complete_tear");
     // The 5 mm plus a slice (5.2 mm here) for the stump's top.
-    EXPECT_NEAR(s->tear.retractionMm, t.retractionMm, 10.4);
-  }
+    EXPECT_NEAR(s.tear.retractionMm, t.retractionMm, 10.4);
+  });
 }
 
 // Seed 9415: partial tears on both sides. The fat plane between each tendon and the muscle
@@ -393,13 +400,10 @@ TEST(AnalyseHamstrings, FatPlaneBesideTheTendonDoesNotExtendTheTip) {
   PhantomStudyTruth truth;
   const HamstringAnalysisResult r = AnalyseGeneratedStudy(
       EvaluationStudy(9415, PhantomCase::PartialTear, PhantomCase::PartialTear), "fatplane", truth);
-  for (const SideAnalysis* s : {&r.left, &r.right}) {
-    SCOPED_TRACE(s->side);
-    const PhantomSideTruth& t = s->side == "left" ? truth.left : truth.right;
-    ASSERT_TRUE(s->found) << s->reason;
-    EXPECT_LT(Distance(s->tuberosityTipLps, t.tuberosityTipLps), 10.0);  // the limit
-    EXPECT_EQ(s->tear.type, "partial");
-  }
+  ForBothSides(r, truth, [](const SideAnalysis& s, const PhantomSideTruth& t) {
+    EXPECT_LT(Distance(s.tuberosityTipLps, t.tuberosityTipLps), 10.0);  // the limit
+    EXPECT_EQ(s.tear.type, "partial");
+  });
 }
 
 // Seed 9305, right: the lowest ringed section holds the tuberosity's bulb and the
@@ -409,12 +413,9 @@ TEST(AnalyseHamstrings, RamusJoinedToTheLowestSectionDoesNotHideTheTip) {
   PhantomStudyTruth truth;
   const HamstringAnalysisResult r = AnalyseGeneratedStudy(
       EvaluationStudy(9305, PhantomCase::Normal, PhantomCase::PartialTear), "ramus", truth);
-  for (const SideAnalysis* s : {&r.left, &r.right}) {
-    SCOPED_TRACE(s->side);
-    const PhantomSideTruth& t = s->side == "left" ? truth.left : truth.right;
-    ASSERT_TRUE(s->found) << s->reason;
-    EXPECT_LT(Distance(s->tuberosityTipLps, t.tuberosityTipLps), 10.0);  // the limit
-  }
+  ForBothSides(r, truth, [](const SideAnalysis& s, const PhantomSideTruth& t) {
+    EXPECT_LT(Distance(s.tuberosityTipLps, t.tuberosityTipLps), 10.0);  // the limit
+  });
   EXPECT_EQ(r.right.tear.type, "partial");
 }
 
