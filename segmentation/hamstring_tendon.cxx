@@ -457,13 +457,12 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
   out.stumpTopZ = comps[best].zTop;
   {
     double top = -1e9;
-    for (int k = 0; k < g.nz; ++k) {
-      const std::size_t off = static_cast<std::size_t>(k) * ss;
-      const auto cnt = std::count(out.tendon.begin() + off, out.tendon.begin() + off + ss, 1);
-      if (cnt * pixelArea < params.minStumpSectionMm2 * scale * scale) continue;
+    for (const Section& st : Sections(out.tendon, g)) {
+      if (st.count * pixelArea < params.minStumpSectionMm2 * scale * scale) continue;
+      const std::size_t off = static_cast<std::size_t>(st.k) * ss;
       for (std::size_t q = 0; q < ss; ++q) {
         if (out.tendon[off + q])
-          top = std::max(top, g.Point(static_cast<int>(q % g.nx), static_cast<int>(q / g.nx), k)[2]);
+          top = std::max(top, g.Point(static_cast<int>(q % g.nx), static_cast<int>(q / g.nx), st.k)[2]);
       }
     }
     if (top > -1e9) out.stumpTopZ = top;
@@ -708,11 +707,11 @@ HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
       // A cleft takes a real share of the section it crosses; fluid-bright specks scattered
       // through a thickened tendon are intrasubstance signal (tendinosis), not a tear.
       double maxShare = 0;
-      for (int k = 0; k < g.nz; ++k) {
-        const std::size_t off = static_cast<std::size_t>(k) * ss;
-        double nt = 0, ne = 0;
-        for (std::size_t q = off; q < off + ss; ++q) nt += tear[q], ne += tear[q] || ts.tendon[q];
-        if (nt > 0) maxShare = std::max(maxShare, 100.0 * nt / ne);
+      for (const Section& st : Sections(tear, g)) {
+        const std::size_t off = static_cast<std::size_t>(st.k) * ss;
+        double withTendon = 0;
+        for (std::size_t q = off; q < off + ss; ++q) withTendon += tear[q] || ts.tendon[q];
+        maxShare = std::max(maxShare, 100.0 * st.count / withTendon);
       }
       const bool enough = tearVox * voxelVolume >= params.minTearVolumeMm3;
       const bool cleft = maxShare >= params.minPartialTearSectionPercent;
