@@ -65,6 +65,7 @@ struct HamstringAnalysisParameters {
   double volumeLengthMm = 50;         // tendon volume integrated over footprint..this
   double oedemaShellMm = 4;           // peritendinous oedema shell thickness
   double footprintAboveTipMm = 12;    // tendon footprint level above the tuberosity tip
+  double minBaredFootprintMm2 = 10;   // complete tear: gap fluid on the bone to place the footprint
   double minStumpSectionMm2 = 20;      // smaller sections at a stump's top are partial volume
   double stumpTopOffsetSlices = 0.5;  // stump end beyond its highest section's centre (slices)
   double minTearVolumeMm3 = 40;       // less fluid than this at the tendon is not a tear

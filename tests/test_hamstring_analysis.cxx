@@ -447,6 +447,21 @@ TEST(AnalyseHamstrings, ScatteredIntrasubstanceSignalIsNotAPartialTear) {
   EXPECT_EQ(r.right.tear.type, "complete");
 }
 
+// Seed 9404, left: a complete tear retracted 46 mm. The footprint placed a fixed 12 mm above
+// a tip found 7 mm low came out 8 mm low, and the retraction 9 mm short. The gap fluid lying
+// on the bared bone places it as well.
+TEST(AnalyseHamstrings, GapFluidOnTheBoneHelpsPlaceTheFootprint) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(9404, PhantomCase::CompleteTear, PhantomCase::Normal), "footprint", truth);
+  ASSERT_TRUE(r.left.found) << r.left.reason;
+  EXPECT_EQ(r.left.tear.type, "complete");
+  EXPECT_NEAR(r.left.footprintLps[2], truth.left.footprintLps[2], 5.0);
+  EXPECT_NEAR(r.left.tear.retractionMm, truth.left.retractionMm, 5.0);  // the limit
+  ASSERT_TRUE(r.right.found) << r.right.reason;
+  EXPECT_EQ(r.right.tear.type, "none");
+}
+
 TEST(AnalyseHamstrings, WithoutT1BothSidesNotFoundWithReason) {
   FloatImage::Pointer f = FloatImage::New();
   f->SetRegions(FloatImage::SizeType{{40, 40, 6}});
