@@ -22,10 +22,17 @@ struct Levels {
   double tendonMaxF = 1;   // tendon (even degenerate) is darker than muscle on fat-sat
 };
 
+// Dark tissue per slice (DarkTissueSlice), shared by both sides and filled on first use.
+struct DarkTissue {
+  const std::uint8_t* bone = nullptr;  // both sides' labelled bone
+  std::vector<Mask> slices;
+};
+
 struct SideContext {
   int sign = 1;  // +1 left, -1 right
   std::array<double, 3> tip{};
   const std::uint8_t* bone = nullptr;
+  DarkTissue* dark = nullptr;
 };
 
 // Per-slice section statistics of a mask.
@@ -252,6 +259,75 @@ struct TendonSegmentation {
   Mask roi;
 };
 
+// Tendon-like tissue (dark on T1 and on fat-sat) over one whole body section, less the
+// labelled bone with a one-pixel rim and less the cortex of bones the tuberosity stage did not
+// label. Over the whole section, so that a ring a region of interest cuts through is still seen
+// whole; both sides read it, so it is computed once per slice.
+Mask DarkTissueSlice(const Grid& g, int k, const float* F, const float* T, const std::uint8_t* V,
+                     const std::uint8_t* B, const std::uint8_t* bone, const Levels& lv,
+                     const HamstringAnalysisParameters& params) {
+  const std::size_t ss = g.SliceSize(), off = static_cast<std::size_t>(k) * ss;
+  const double pixelArea = g.sx * g.sy;
+  Mask boneDil(ss), dark(ss, 0);
+  DilateSlice(bone + off, boneDil.data(), g, DiskOffsets(g, std::max(g.sx, g.sy) * 1.01));
+  for (std::size_t q = 0; q < ss; ++q) {
+    const std::size_t s = off + q;
+    if (!B[s] || boneDil[q]) continue;
+    dark[q] = (T && (!V || V[s])) ? T[s] < params.tendonT1Level && F[s] < lv.tendonMaxF
+                                  : F[s] < params.tendonFluidOnlyLevel;
+  }
+  // Cortex rings around marrow the tuberosity stage did not label (other bones such as the
+  // femur, sections it skipped) are as dark as tendon. Each enclosed fatty region is grown
+  // ring by ring: the cortex is the run of rings that are almost wholly dark (a tendon
+  // against the bone covers only part of a ring). Its thickness varies, from the thin
+  // ischial cortex to the thick femoral shaft, so it is measured and not assumed.
+  if (!T) return dark;
+  Mask out(dark);
+  Mask filled(dark);
+  FillHolesSlice(filled.data(), g.nx, g.ny);
+  for (std::size_t q = 0; q < ss; ++q) filled[q] = filled[q] && !dark[q];
+  std::vector<int> hl;
+  const int nh = LabelSlice(filled.data(), g.nx, g.ny, hl);
+  if (!nh) return out;
+  std::vector<double> sumT(nh + 1, 0), cnt(nh + 1, 0);
+  std::vector<std::vector<std::size_t>> holePx(nh + 1);
+  for (std::size_t q = 0; q < ss; ++q) {
+    if (hl[q]) sumT[hl[q]] += T[off + q], cnt[hl[q]] += 1, holePx[hl[q]].push_back(q);
+  }
+  const double px = std::min(g.sx, g.sy);
+  const int minRings = static_cast<int>(std::ceil(params.cortexThicknessMm / px)) + 1;
+  const int maxRings = static_cast<int>(std::ceil(params.maxCortexThicknessMm / px));
+  std::vector<int> seen(ss, 0);
+  std::vector<std::size_t> next;
+  for (int h = 1; h <= nh; ++h) {
+    if (cnt[h] * pixelArea < 15 || sumT[h] / cnt[h] <= 1.15) continue;
+    std::vector<std::size_t> front = std::move(holePx[h]);
+    for (const std::size_t q : front) seen[q] = h;
+    for (int r = 0; r < maxRings && !front.empty(); ++r) {
+      next.clear();
+      std::size_t nDark = 0;
+      for (const std::size_t q : front) {
+        const int i = static_cast<int>(q % g.nx), j = static_cast<int>(q / g.nx);
+        for (int dj = -1; dj <= 1; ++dj) {
+          for (int di = -1; di <= 1; ++di) {
+            const int a = i + di, b = j + dj;
+            if (a < 0 || b < 0 || a >= g.nx || b >= g.ny) continue;
+            const std::size_t t = static_cast<std::size_t>(b) * g.nx + a;
+            if (seen[t] == h) continue;
+            seen[t] = h;
+            next.push_back(t);
+            nDark += dark[t];
+          }
+        }
+      }
+      if (r >= minRings && nDark < params.cortexRingDarkFraction * next.size()) break;
+      for (const std::size_t t : next) out[t] = 0;
+      front.swap(next);
+    }
+  }
+  return out;
+}
+
 TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
                                  const std::uint8_t* V, const std::uint8_t* B,
                                  const SideContext& sc, const Levels& lv, double scale,
@@ -263,7 +339,6 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
   const double latLo = -22 * scale, latHi = 45 * scale, postLo = -20 * scale, postHi = 45 * scale;
   const double zHi = params.tendonSearchAboveTipMm, zLo = -(params.tendonLengthMm + 25);
   Mask roi(n, 0), cand(n, 0);
-  const auto disk1 = DiskOffsets(g, std::max(g.sx, g.sy) * 1.01);
   ForEachSlice(g.nz, [&](int k) {
     const std::size_t off = static_cast<std::size_t>(k) * ss;
     bool anyRoi = false;
@@ -281,65 +356,9 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
       }
     }
     if (!anyRoi) return;
-    // Dark tissue over the whole body section, so that a ring the region of interest cuts
-    // through is still seen whole below.
-    Mask boneDil(ss), dark(ss, 0);
-    DilateSlice(sc.bone + off, boneDil.data(), g, disk1);
-    for (std::size_t q = 0; q < ss; ++q) {
-      const std::size_t s = off + q;
-      if (!B[s] || boneDil[q]) continue;
-      dark[q] = (T && (!V || V[s])) ? T[s] < params.tendonT1Level && F[s] < lv.tendonMaxF
-                                    : F[s] < params.tendonFluidOnlyLevel;
-    }
+    Mask& dark = sc.dark->slices[k];
+    if (dark.empty()) dark = DarkTissueSlice(g, k, F, T, V, B, sc.dark->bone, lv, params);
     for (std::size_t q = 0; q < ss; ++q) cand[off + q] = dark[q] && roi[off + q];
-    // Cortex rings around marrow the tuberosity stage did not label (other bones such as the
-    // femur, sections it skipped) are as dark as tendon. Each enclosed fatty region is grown
-    // ring by ring: the cortex is the run of rings that are almost wholly dark (a tendon
-    // against the bone covers only part of a ring). Its thickness varies, from the thin
-    // ischial cortex to the thick femoral shaft, so it is measured and not assumed.
-    if (!T) return;
-    Mask filled(dark);
-    FillHolesSlice(filled.data(), g.nx, g.ny);
-    for (std::size_t q = 0; q < ss; ++q) filled[q] = filled[q] && !dark[q];
-    std::vector<int> hl;
-    const int nh = LabelSlice(filled.data(), g.nx, g.ny, hl);
-    if (!nh) return;
-    std::vector<double> sumT(nh + 1, 0), cnt(nh + 1, 0);
-    std::vector<std::vector<std::size_t>> holePx(nh + 1);
-    for (std::size_t q = 0; q < ss; ++q) {
-      if (hl[q]) sumT[hl[q]] += T[off + q], cnt[hl[q]] += 1, holePx[hl[q]].push_back(q);
-    }
-    const double px = std::min(g.sx, g.sy);
-    const int minRings = static_cast<int>(std::ceil(params.cortexThicknessMm / px)) + 1;
-    const int maxRings = static_cast<int>(std::ceil(params.maxCortexThicknessMm / px));
-    std::vector<int> seen(ss, 0);
-    std::vector<std::size_t> next;
-    for (int h = 1; h <= nh; ++h) {
-      if (cnt[h] * pixelArea < 15 || sumT[h] / cnt[h] <= 1.15) continue;
-      std::vector<std::size_t> front = std::move(holePx[h]);
-      for (const std::size_t q : front) seen[q] = h;
-      for (int r = 0; r < maxRings && !front.empty(); ++r) {
-        next.clear();
-        std::size_t nDark = 0;
-        for (const std::size_t q : front) {
-          const int i = static_cast<int>(q % g.nx), j = static_cast<int>(q / g.nx);
-          for (int dj = -1; dj <= 1; ++dj) {
-            for (int di = -1; di <= 1; ++di) {
-              const int a = i + di, b = j + dj;
-              if (a < 0 || b < 0 || a >= g.nx || b >= g.ny) continue;
-              const std::size_t t = static_cast<std::size_t>(b) * g.nx + a;
-              if (seen[t] == h) continue;
-              seen[t] = h;
-              next.push_back(t);
-              nDark += dark[t];
-            }
-          }
-        }
-        if (r >= minRings && nDark < params.cortexRingDarkFraction * next.size()) break;
-        for (const std::size_t t : next) cand[off + t] = 0;
-        front.swap(next);
-      }
-    }
   });
   std::vector<int> lab;
   const int nc = LabelVolume(cand, g, lab);
@@ -605,6 +624,15 @@ HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
   const std::size_t ss = g.SliceSize();
   const double pixelArea = g.sx * g.sy, voxelVolume = pixelArea * g.sz;
 
+  Mask boneBoth(n, 0);
+  for (const TuberosityFinding* tf : {&tub.left, &tub.right}) {
+    if (!tf->found) continue;
+    const std::uint8_t* b = tf->bone->GetBufferPointer();
+    for (std::size_t s = 0; s < n; ++s) boneBoth[s] |= b[s];
+  }
+  DarkTissue dark;
+  dark.bone = boneBoth.data();
+  dark.slices.resize(g.nz);
   for (int side = 0; side < 2; ++side) {
     SideAnalysis& sa = side ? result.left : result.right;
     const TuberosityFinding& tf = side ? tub.left : tub.right;
@@ -628,6 +656,7 @@ HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
     sc.sign = side ? 1 : -1;
     sc.tip = tf.tipLps;
     sc.bone = bone;
+    sc.dark = &dark;
     TendonSegmentation ts = SegmentTendon(g, F, T, V, B, sc, lv, tub.bodyScale, params);
     if (!ts.found) {
       sa.qc.push_back(ts.reason);
