@@ -444,6 +444,15 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
               nxt[q] |= extra[q];
             }
             relaxedNext = any && !fromSlab;
+            // Near its rounded end the bone narrows faster and faster. A section under a
+            // quarter of the one above it ends within its own slice (the two, extrapolated,
+            // reach zero within a third of a slice below it): grey marrow under it that is
+            // more than half its size is fat or oedema under the tip.
+            if (relaxedNext) {
+              double a0 = 0, a1 = 0, a2 = 0;
+              for (std::size_t q = 0; q < ss; ++q) a0 += nxt[q], a1 += cur[q], a2 += prevCur[q];
+              if (a1 < 0.25 * a2 && a0 > 0.5 * a1) any = false, relaxedNext = false;
+            }
           }
           if (!any) continue;
           kn = kb;

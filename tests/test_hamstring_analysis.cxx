@@ -419,6 +419,19 @@ TEST(AnalyseHamstrings, RamusJoinedToTheLowestSectionDoesNotHideTheTip) {
   EXPECT_EQ(r.right.tear.type, "partial");
 }
 
+// Seed 9313, right: under a section that had just narrowed sharply (364 to 80 mm2), a pocket
+// of fat around a vessel was followed a slice further as grey marrow, and the tip came out
+// 10.6 mm low.
+TEST(AnalyseHamstrings, FatUnderTheNarrowingTipIsNotMarrow) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(9313, PhantomCase::Normal, PhantomCase::Normal), "narrowing", truth);
+  ForBothSides(r, truth, [](const SideAnalysis& s, const PhantomSideTruth& t) {
+    // A slice (5.8 mm here) of the tip's height, well inside the 10 mm.
+    EXPECT_LT(Distance(s.tuberosityTipLps, t.tuberosityTipLps), 6.0);
+  });
+}
+
 // Seed 9403, left: a partial tear with fluid lying on the tendon's surface along 50 mm. The
 // envelope took that fluid in and the thickness came out 2.0 mm too large; it takes only the
 // cleft within the tendon's closed outline.
