@@ -35,6 +35,21 @@ struct SideContext {
   DarkTissue* dark = nullptr;
 };
 
+// Contact with the bone, for a tendon and for the gap's fluid alike: within 2 mm beyond the
+// one-pixel band kept free around it.
+std::vector<std::array<int, 2>> BoneContactDisk(const Grid& g) {
+  return DiskOffsets(g, 2.0 + std::max(g.sx, g.sy));
+}
+
+bool TouchesBone(const Grid& g, const std::uint8_t* bone, int i, int j, int k,
+                 const std::vector<std::array<int, 2>>& disk) {
+  for (const auto& o : disk) {
+    const int a = i + o[0], b = j + o[1];
+    if (a >= 0 && b >= 0 && a < g.nx && b < g.ny && bone[g.Index(a, b, k)]) return true;
+  }
+  return false;
+}
+
 // Per-slice section statistics of a mask.
 struct Section {
   int k = 0;
@@ -378,8 +393,7 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
     double n = 0, x = 0, y = 0, xx = 0, yy = 0, xy = 0;
   };
   std::vector<Moments> mom(static_cast<std::size_t>(nc + 1) * g.nz);
-  // Contact: within 2 mm beyond the one-pixel band kept free around the bone.
-  const auto disk2 = DiskOffsets(g, 2.0 + std::max(g.sx, g.sy));
+  const auto contactDisk = BoneContactDisk(g);
   for (std::size_t s = 0; s < n; ++s) {
     const int c = lab[s];
     if (!c) continue;
@@ -396,15 +410,7 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
     cc.sumPost += (p[1] - sc.tip[1] + sc.sign * (p[0] - sc.tip[0])) / std::sqrt(2.0);
     if (p[2] > cc.zTop) cc.zTop = p[2], cc.kTop = k;
     cc.zBottom = std::min(cc.zBottom, p[2]);
-    bool touches = false;
-    for (const auto& o : disk2) {
-      const int a = i + o[0], b = j + o[1];
-      if (a >= 0 && b >= 0 && a < g.nx && b < g.ny && sc.bone[g.Index(a, b, k)]) {
-        touches = true;
-        break;
-      }
-    }
-    cc.contact += touches;
+    cc.contact += TouchesBone(g, sc.bone, i, j, k, contactDisk);
   }
   const double voxelVolume = pixelArea * g.sz;
   const auto capDisk = DiskOffsets(g, 5.0);
@@ -789,19 +795,13 @@ HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
       const double priorZ = footprintZ;
       double contactArea = 0, contactZ = 0;
       {
-        const auto contactDisk = DiskOffsets(g, 2.0 + std::max(g.sx, g.sy));
+        const auto contactDisk = BoneContactDisk(g);
         std::array<double, 3> p{};
         for (std::size_t s = 0; s < n; ++s) {
           if (!inGap(s, lv.tearThr, p)) continue;
           const int k = static_cast<int>(s / ss), rem = static_cast<int>(s % ss);
-          const int i = rem % g.nx, j = rem / g.nx;
-          for (const auto& o : contactDisk) {
-            const int a = i + o[0], b = j + o[1];
-            if (a >= 0 && b >= 0 && a < g.nx && b < g.ny && bone[g.Index(a, b, k)]) {
-              contactArea += pixelArea, contactZ += pixelArea * p[2];
-              break;
-            }
-          }
+          if (TouchesBone(g, bone, rem % g.nx, rem / g.nx, k, contactDisk))
+            contactArea += pixelArea, contactZ += pixelArea * p[2];
         }
       }
       const bool bared =

@@ -449,9 +449,10 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
             // reach zero within a third of a slice below it): grey marrow under it that is
             // more than half its size is fat or oedema under the tip.
             if (relaxedNext) {
-              double a0 = 0, a1 = 0, a2 = 0;
-              for (std::size_t q = 0; q < ss; ++q) a0 += nxt[q], a1 += cur[q], a2 += prevCur[q];
-              if (a1 < 0.25 * a2 && a0 > 0.5 * a1) any = false, relaxedNext = false;
+              double below = 0, above = 0;
+              for (std::size_t q = 0; q < ss; ++q) below += nxt[q], above += prevCur[q];
+              below *= pixelArea, above *= pixelArea;
+              if (curArea < 0.25 * above && below > 0.5 * curArea) any = false, relaxedNext = false;
             }
           }
           if (!any) continue;
