@@ -432,6 +432,23 @@ TEST(AnalyseHamstrings, FatUnderTheNarrowingTipIsNotMarrow) {
   });
 }
 
+// Seed 9609, left: the ischiopubic ramus joins the tuberosity's lowest sections and reaches
+// lower than the tip. Every chain of sections down that side ran on along the ramus and ended
+// 53 mm in front of the tip, where it was rejected as anterior bone: the side was not found.
+// The part of the joined section with nothing under it, behind the ramus, is the tuberosity's
+// end.
+TEST(AnalyseHamstrings, TuberosityEndingWhereTheRamusRunsOn) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(9609, PhantomCase::Normal, PhantomCase::CompleteTear), "ramus", truth);
+  ASSERT_TRUE(r.left.found) << r.left.reason;
+  // The median tip limit (3 mm off here, on 5.7 mm slices).
+  EXPECT_LT(Distance(r.left.tuberosityTipLps, truth.left.tuberosityTipLps), 5.0);
+  EXPECT_EQ(r.left.tear.type, "none");
+  ASSERT_TRUE(r.right.found) << r.right.reason;
+  EXPECT_EQ(r.right.tear.type, "complete");
+}
+
 // Seed 9403, left: a partial tear with fluid lying on the tendon's surface along 50 mm. The
 // envelope took that fluid in and the thickness came out 2.0 mm too large; it takes only the
 // cleft within the tendon's closed outline.
