@@ -482,21 +482,21 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
           // that continues.
           Mask over(ss);
           DilateSlice(nxt.data(), dil.data(), g, link);
+          auto y = [&](std::size_t q) {
+            return g.Point(static_cast<int>(q % g.nx), static_cast<int>(q / g.nx), kc)[1];
+          };
           double overCnt = 0, overMaxY = -1e18, nextMaxY = -1e18;
-          std::vector<double> ys(ss, 0);
           for (std::size_t q = 0; q < ss; ++q) {
             over[q] = cur[q] && !dil[q];
-            if (!over[q] && !nxt[q]) continue;
-            ys[q] = g.Point(static_cast<int>(q % g.nx), static_cast<int>(q / g.nx), kc)[1];
-            if (over[q]) overCnt += 1, overMaxY = std::max(overMaxY, ys[q]);
-            if (nxt[q]) nextMaxY = std::max(nextMaxY, ys[q]);
+            if (over[q]) overCnt += 1, overMaxY = std::max(overMaxY, y(q));
+            if (nxt[q]) nextMaxY = std::max(nextMaxY, y(q));
           }
           const double behind = nextMaxY + 15.0 * scale;
           if (overCnt * pixelArea >= minEndArea && overMaxY > behind) {
             const Mask bulb = Bulb(over);
             double cnt = 0, bulbY = 0;
             for (std::size_t q = 0; q < ss; ++q)
-              if (bulb[q]) cnt += 1, bulbY += ys[q];
+              if (bulb[q]) cnt += 1, bulbY += y(q);
             if (cnt * pixelArea >= minEndArea && bulbY > behind * cnt)
               ends.push_back({kc, bulb, ch.length});
           }
