@@ -478,8 +478,9 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
           }
           // One section can hold the tuberosity's end and the ischiopubic ramus joined to it in
           // front: the bone below then runs on down the ramus alone. The part of the section
-          // with nothing under it is an end when it is a bulb of a real size lying behind all
-          // that continues.
+          // with nothing under it is an end when it is a bulb of a real size (see Bulb) whose
+          // centre lies 15 mm (scaled) behind all that continues: the ramus runs forward from
+          // the tuberosity, while a bone narrowing to its tip keeps what continues under it.
           Mask over(ss);
           DilateSlice(nxt.data(), dil.data(), g, link);
           auto y = [&](std::size_t q) {
