@@ -400,8 +400,8 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       int kc = k, kPrev = k, relaxedSteps = 0;
       bool exits = false;
       const bool sideLeft = s.x > r.midlineXmm;
+      DilateSlice(cur.data(), dil.data(), g, link);  // kept the dilation of `cur` at each step
       for (;;) {
-        DilateSlice(cur.data(), dil.data(), g, link);
         int kn = -1;
         bool relaxedNext = false;
         for (int step = 1; step <= 2 && kn < 0; ++step) {
@@ -481,6 +481,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
           // with nothing under it is an end when it is a bulb of a real size (see Bulb) whose
           // centre lies 15 mm (scaled) behind all that continues: the ramus runs forward from
           // the tuberosity, while a bone narrowing to its tip keeps what continues under it.
+          // (The dilation of `nxt` is also the next step's dilation of `cur`.)
           Mask over(ss);
           DilateSlice(nxt.data(), dil.data(), g, link);
           auto y = [&](std::size_t q) {
