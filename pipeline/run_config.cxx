@@ -39,6 +39,7 @@ nlohmann::json RunConfigToJson(const RunConfig& c) {
                 {"tendon_length_mm", c.analysis.tendonLengthMm},
                 {"volume_length_mm", c.analysis.volumeLengthMm},
                 {"oedema_shell_mm", c.analysis.oedemaShellMm},
+                {"marrow_oedema_radius_mm", c.analysis.marrowOedemaRadiusMm},
                 {"min_tear_volume_mm3", c.analysis.minTearVolumeMm3},
                 {"min_partial_tear_section_percent", c.analysis.minPartialTearSectionPercent},
                 {"grade",
@@ -115,6 +116,7 @@ RunConfig RunConfigFromJson(const json& j) {
   c.analysis.tendonLengthMm = an["tendon_length_mm"].get<double>();
   c.analysis.volumeLengthMm = an["volume_length_mm"].get<double>();
   c.analysis.oedemaShellMm = an["oedema_shell_mm"].get<double>();
+  c.analysis.marrowOedemaRadiusMm = an["marrow_oedema_radius_mm"].get<double>();
   c.analysis.minTearVolumeMm3 = an["min_tear_volume_mm3"].get<double>();
   c.analysis.minPartialTearSectionPercent =
       an["min_partial_tear_section_percent"].get<double>();

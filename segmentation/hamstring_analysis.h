@@ -64,6 +64,7 @@ struct HamstringAnalysisParameters {
   double boneLabelHeightMm = 45;      // ischium labelled from the tip up to this height
   double volumeLengthMm = 50;         // tendon volume integrated over footprint..this
   double oedemaShellMm = 4;           // peritendinous oedema shell thickness
+  double marrowOedemaRadiusMm = 30;   // tuberosity marrow oedema: within this of the footprint
   double footprintAboveTipMm = 12;    // tendon footprint level above the tuberosity tip
   double minBaredFootprintMm2 = 10;   // complete tear: gap fluid on the bone to place the footprint
   double minStumpSectionMm2 = 20;      // smaller sections at a stump's top are partial volume

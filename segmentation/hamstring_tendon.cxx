@@ -654,9 +654,21 @@ HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
     for (std::size_t s = 0; s < n; ++s) {
       if (bone[s]) L[s] = kLabelBone;
     }
-    // Marrow oedema: fluid-bright voxels in the labelled ischium (its lowest part).
-    for (std::size_t s = 0; s < n; ++s) {
-      if (bone[s] && F[s] > lv.oedemaThr) sa.marrowOedemaMm3 += voxelVolume;
+    // Marrow oedema: fluid-bright voxels in the tuberosity's marrow, within a radius of the
+    // tendon footprint. Higher up, the ischium label may take in a neighbouring bone or fat
+    // that joins it, and marrow oedema far from the origin is not hamstring enthesopathy.
+    {
+      const std::array<double, 3> fp = {
+          tf.tipLps[0], tf.tipLps[1],
+          tf.tipLps[2] + params.footprintAboveTipMm * tub.bodyScale};
+      const double r = params.marrowOedemaRadiusMm * tub.bodyScale;
+      for (std::size_t s = 0; s < n; ++s) {
+        if (!bone[s] || F[s] <= lv.oedemaThr) continue;
+        const auto p = g.Point(static_cast<int>(s % g.nx), static_cast<int>((s / g.nx) % g.ny),
+                               static_cast<int>(s / ss));
+        if (std::hypot(p[0] - fp[0], p[1] - fp[1], p[2] - fp[2]) <= r)
+          sa.marrowOedemaMm3 += voxelVolume;
+      }
     }
     SideContext sc;
     sc.sign = side ? 1 : -1;

@@ -492,6 +492,24 @@ TEST(AnalyseHamstrings, GapFluidOnTheBoneHelpsPlaceTheFootprint) {
   EXPECT_EQ(r.right.tear.type, "none");
 }
 
+// Seed 9804, right: a normal side graded tendinopathy for 10000 mm3 of "marrow oedema". The
+// ischium label's upper slices had taken in fat and fluid 60-90 mm from the tip, where a
+// neighbouring structure joins the bone. Marrow oedema is measured in the tuberosity, within
+// a radius of the tendon footprint.
+TEST(AnalyseHamstrings, MarrowOedemaIsMeasuredInTheTuberosityOnly) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(9804, PhantomCase::CompleteTear, PhantomCase::Normal), "marrow", truth);
+  ASSERT_FALSE(truth.right.marrowOedema);
+  ASSERT_TRUE(r.right.found) << r.right.reason;
+  // Fluid-bright partial volume at the cortex: a few hundred mm3 at most, well under the
+  // grading threshold.
+  EXPECT_LT(r.right.marrowOedemaMm3, HamstringAnalysisParameters{}.grade.oedemaVolumeMm3 / 3);
+  EXPECT_EQ(r.right.grade, "normal");
+  ASSERT_TRUE(r.left.found) << r.left.reason;
+  EXPECT_EQ(r.left.tear.type, "complete");
+}
+
 TEST(AnalyseHamstrings, WithoutT1BothSidesNotFoundWithReason) {
   FloatImage::Pointer f = FloatImage::New();
   f->SetRegions(FloatImage::SizeType{{40, 40, 6}});
