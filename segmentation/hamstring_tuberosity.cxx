@@ -186,6 +186,30 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     DilateSlice(marrow.data() + static_cast<std::size_t>(k) * ss,
                 near.data() + static_cast<std::size_t>(k) * ss, g, link);
   });
+  // The bulb of a section: where the ischiopubic ramus still joins the tuberosity there (a
+  // bar running anteromedially), the section's centre lies between the two, and the bone
+  // followed below it runs down the ramus. The opening by a disk wider than the ramus removes
+  // the ramus; its pieces are the section's bulbs, the largest the bulb (see Bulb).
+  const auto bulbDisk = DiskOffsets(g, 5.0 * scale);
+  auto BulbPieces = [&](const Mask& sec, std::vector<int>& lab) {
+    Mask eroded(ss), opened(ss);
+    ErodeSlice(sec.data(), eroded.data(), g, bulbDisk);
+    DilateSlice(eroded.data(), opened.data(), g, bulbDisk);
+    for (std::size_t q = 0; q < ss; ++q) opened[q] = opened[q] && sec[q];
+    return LabelSlice(opened.data(), g.nx, g.ny, lab);
+  };
+  // The largest bulb of a lowest section; empty when nothing survives (a small end).
+  auto Bulb = [&](const Mask& sec) {
+    std::vector<int> bl;
+    const int nb = BulbPieces(sec, bl);
+    std::vector<double> cnt(nb + 1, 0);
+    for (std::size_t q = 0; q < ss; ++q) cnt[bl[q]] += bl[q] != 0;
+    const int big =
+        nb ? static_cast<int>(std::max_element(cnt.begin() + 1, cnt.end()) - cnt.begin()) : 0;
+    Mask out(ss);
+    for (std::size_t q = 0; q < ss; ++q) out[q] = big && bl[q] == big;
+    return out;
+  };
   // The marrow of the slice below (kb) that continues the bone section `cur` towards its tip.
   // There the slice cuts the curved cortex obliquely: the cortex turns grey and the marrow may
   // touch fat outside it. So the bright pixels within the section's footprint are taken where
@@ -202,9 +226,12 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
               [&](std::size_t t) { return bodyT1[off + t] && !lab[t] ? 1u : 0u; }, edge, rim,
               unused);
     // Not a speck: at least the marrow minimum and a fifth of the section above it (of the
-    // part of `cur` it lies under, when `cur` holds several).
+    // part of `cur` it lies under, when `cur` holds several). Where the ischiopubic ramus
+    // still joins that part, the tuberosity's last section is small beside the two: there a
+    // fifth of the bulb it lies under is enough (see BulbPieces).
     const int ncl = LabelSlice(cur.data(), g.nx, g.ny, cl);
     std::vector<double> cnt(nr + 1, 0), curCnt(ncl + 1, 0), above(nr + 1, 0);
+    std::vector<int> under(nr + 1, 0);
     std::vector<std::map<int, double>> share(nr + 1);
     for (std::size_t q = 0; q < ss; ++q) {
       if (rl[q]) cnt[rl[q]] += 1;
@@ -214,11 +241,32 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     for (int l = 1; l <= nr; ++l) {
       double most = 0;
       for (const auto& [c, v] : share[l])
-        if (v > most) most = v, above[l] = curCnt[c];
+        if (v > most) most = v, above[l] = curCnt[c], under[l] = c;
+    }
+    const double minArea = 12.0 * scale * scale;
+    for (int l = 1; l <= nr; ++l) {
+      if (cnt[l] * pixelArea < minArea || rim[l] < 0.6 * edge[l] || cnt[l] >= 0.2 * above[l])
+        continue;
+      Mask part(ss);
+      for (std::size_t q = 0; q < ss; ++q) part[q] = cl[q] == under[l];
+      std::vector<int> bl;
+      const int nb = BulbPieces(part, bl);
+      std::vector<double> bulbCnt(nb + 1, 0), bulbShare(nb + 1, 0);
+      for (std::size_t q = 0; q < ss; ++q) {
+        if (!bl[q]) continue;
+        bulbCnt[bl[q]] += 1;
+        bulbShare[bl[q]] += rl[q] == l;
+      }
+      int b = 0;
+      for (int t = 1; t <= nb; ++t)
+        if (!b || bulbShare[t] > bulbShare[b]) b = t;
+      // The ramus: the opening removed at least half of the part (not just its rim).
+      if (b && bulbShare[b] >= 0.5 * cnt[l] && bulbCnt[b] <= 0.5 * above[l])
+        above[l] = bulbCnt[b];
     }
     for (std::size_t q = 0; q < ss; ++q) {
       const int l = rl[q];
-      if (l && cnt[l] * pixelArea >= 12.0 * scale * scale && cnt[l] >= 0.2 * above[l] &&
+      if (l && cnt[l] * pixelArea >= minArea && cnt[l] >= 0.2 * above[l] &&
           rim[l] >= 0.6 * edge[l])
         out[q] = 1;
     }
@@ -363,25 +411,6 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   std::vector<Chain> chains;
   const double minEndArea = 50.0 * scale * scale;
   const auto stripDisk = DiskOffsets(g, params.minMarrowWidthMm / 2);
-  // The bulb of a lowest section: where the ischiopubic ramus still joins the tuberosity there
-  // (a bar running anteromedially), the section's centre lies between the two, and the bone
-  // followed below it runs down the ramus. The opening by a disk wider than the ramus removes
-  // the ramus; the largest piece left is the bulb. Empty when nothing survives (a small end).
-  const auto bulbDisk = DiskOffsets(g, 5.0 * scale);
-  auto Bulb = [&](const Mask& sec) {
-    Mask eroded(ss), opened(ss);
-    ErodeSlice(sec.data(), eroded.data(), g, bulbDisk);
-    DilateSlice(eroded.data(), opened.data(), g, bulbDisk);
-    for (std::size_t q = 0; q < ss; ++q) opened[q] = opened[q] && sec[q];
-    std::vector<int> bl;
-    const int nb = LabelSlice(opened.data(), g.nx, g.ny, bl);
-    std::vector<double> cnt(nb + 1, 0);
-    for (std::size_t q = 0; q < ss; ++q) cnt[bl[q]] += bl[q] != 0;
-    const int big =
-        nb ? static_cast<int>(std::max_element(cnt.begin() + 1, cnt.end()) - cnt.begin()) : 0;
-    for (std::size_t q = 0; q < ss; ++q) opened[q] = big && bl[q] == big;
-    return opened;
-  };
   const double minMidArea = 150.0 * scale * scale, maxMidArea = 3000.0 * scale * scale;
   for (int k = 0; k < g.nz; ++k) {
     for (int c = 1; c <= nlab[k]; ++c) {

@@ -449,6 +449,22 @@ TEST(AnalyseHamstrings, TuberosityEndingWhereTheRamusRunsOn) {
   EXPECT_EQ(r.right.tear.type, "complete");
 }
 
+// Seed 9807, right (4.6 mm slices): the section above the tuberosity's last one still holds
+// the ischiopubic ramus (1071 mm2 together). The last section, grey marrow under the bulb
+// (134 mm2), was less than a fifth of the two and taken for a speck: the tip came out 13.9 mm
+// off, in the section above. A fifth of the bulb it lies under is enough.
+TEST(AnalyseHamstrings, TuberosityEndUnderASectionJoinedByTheRamus) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(9807, PhantomCase::PartialTear, PhantomCase::Normal), "bulb", truth);
+  ASSERT_TRUE(r.right.found) << r.right.reason;
+  // About a slice (4.1 mm here), inside the median limit.
+  EXPECT_LT(Distance(r.right.tuberosityTipLps, truth.right.tuberosityTipLps), 5.0);
+  EXPECT_EQ(r.right.tear.type, "none");
+  ASSERT_TRUE(r.left.found) << r.left.reason;
+  EXPECT_EQ(r.left.tear.type, "partial");
+}
+
 // Seed 9403, left: a partial tear with fluid lying on the tendon's surface along 50 mm. The
 // envelope took that fluid in and the thickness came out 2.0 mm too large; it takes only the
 // cleft within the tendon's closed outline.
