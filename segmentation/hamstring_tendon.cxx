@@ -654,21 +654,19 @@ HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
     for (std::size_t s = 0; s < n; ++s) {
       if (bone[s]) L[s] = kLabelBone;
     }
+    // The footprint level: the origin on the tuberosity lies about 1-1.5 cm above its tip
+    // (a complete tear bares it: see below).
+    double footprintZ = tf.tipLps[2] + params.footprintAboveTipMm * tub.bodyScale;
     // Marrow oedema: fluid-bright voxels in the tuberosity's marrow, within a radius of the
     // tendon footprint. Higher up, the ischium label may take in a neighbouring bone or fat
     // that joins it, and marrow oedema far from the origin is not hamstring enthesopathy.
-    {
-      const std::array<double, 3> fp = {
-          tf.tipLps[0], tf.tipLps[1],
-          tf.tipLps[2] + params.footprintAboveTipMm * tub.bodyScale};
-      const double r = params.marrowOedemaRadiusMm * tub.bodyScale;
-      for (std::size_t s = 0; s < n; ++s) {
-        if (!bone[s] || F[s] <= lv.oedemaThr) continue;
-        const auto p = g.Point(static_cast<int>(s % g.nx), static_cast<int>((s / g.nx) % g.ny),
-                               static_cast<int>(s / ss));
-        if (std::hypot(p[0] - fp[0], p[1] - fp[1], p[2] - fp[2]) <= r)
-          sa.marrowOedemaMm3 += voxelVolume;
-      }
+    const double marrowRadius = params.marrowOedemaRadiusMm * tub.bodyScale;
+    for (std::size_t s = 0; s < n; ++s) {
+      if (!bone[s] || F[s] <= lv.oedemaThr) continue;
+      const auto p = g.Point(static_cast<int>(s % g.nx), static_cast<int>((s / g.nx) % g.ny),
+                             static_cast<int>(s / ss));
+      const double d = std::hypot(p[0] - tf.tipLps[0], p[1] - tf.tipLps[1], p[2] - footprintZ);
+      if (d <= marrowRadius) sa.marrowOedemaMm3 += voxelVolume;
     }
     SideContext sc;
     sc.sign = side ? 1 : -1;
@@ -681,9 +679,6 @@ HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
       continue;
     }
     sa.tendonFound = true;
-    // The footprint level: the origin on the tuberosity lies about 1-1.5 cm above its tip
-    // (a complete tear bares it: see below).
-    double footprintZ = tf.tipLps[2] + params.footprintAboveTipMm * tub.bodyScale;
     const auto secs = Sections(ts.tendon, g);
     sa.footprintLps = {tf.tipLps[0], tf.tipLps[1], footprintZ};
 
