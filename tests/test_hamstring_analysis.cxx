@@ -451,8 +451,9 @@ TEST(AnalyseHamstrings, TuberosityEndingWhereTheRamusRunsOn) {
 
 // Seed 9807, right (4.6 mm slices): the section above the tuberosity's last one still holds
 // the ischiopubic ramus (1071 mm2 together). The last section, grey marrow under the bulb
-// (134 mm2), was less than a fifth of the two and taken for a speck: the tip came out 13.9 mm
-// off, in the section above. A fifth of the bulb it lies under is enough.
+// (129 mm2), was less than a fifth of the two and taken for a speck: the tip came out 13.9 mm
+// off, in the section above. Where the opening by the bulb disk removes at least half of the
+// section above (the ramus), a fifth of the bulb it lies under is enough.
 TEST(AnalyseHamstrings, TuberosityEndUnderASectionJoinedByTheRamus) {
   PhantomStudyTruth truth;
   const HamstringAnalysisResult r = AnalyseGeneratedStudy(
