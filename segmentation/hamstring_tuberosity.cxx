@@ -244,13 +244,20 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
         if (v > most) most = v, above[l] = curCnt[c], under[l] = c;
     }
     const double minArea = 12.0 * scale * scale;
+    // The bulbs of each part of `cur`, opened once however many regions lie under it.
+    std::vector<std::vector<int>> bulbLab(ncl + 1);
+    std::vector<int> nBulbs(ncl + 1, -1);
     for (int l = 1; l <= nr; ++l) {
       if (cnt[l] * pixelArea < minArea || rim[l] < 0.6 * edge[l] || cnt[l] >= 0.2 * above[l])
         continue;
-      Mask part(ss);
-      for (std::size_t q = 0; q < ss; ++q) part[q] = cl[q] == under[l];
-      std::vector<int> bl;
-      const int nb = BulbPieces(part, bl);
+      const int c = under[l];
+      if (nBulbs[c] < 0) {
+        Mask part(ss);
+        for (std::size_t q = 0; q < ss; ++q) part[q] = cl[q] == c;
+        nBulbs[c] = BulbPieces(part, bulbLab[c]);
+      }
+      const std::vector<int>& bl = bulbLab[c];
+      const int nb = nBulbs[c];
       std::vector<double> bulbCnt(nb + 1, 0), bulbShare(nb + 1, 0);
       for (std::size_t q = 0; q < ss; ++q) {
         if (!bl[q]) continue;
