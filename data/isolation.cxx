@@ -8,11 +8,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 namespace ischia {
 
@@ -54,11 +57,21 @@ std::uint64_t CurrentVirtualBytes() {
 
 }  // namespace
 
-ChildOutcome RunInChild(const std::function<int(const ChildSend&)>& work, double timeoutSeconds,
-                        std::uint64_t extraMemoryBytes) {
+namespace {
+
+// One forked child: its pid, the read end of its pipe, what it has sent so far.
+struct Child {
+  pid_t pid = -1;
+  int fd = -1;
+  std::string raw;
+  std::chrono::steady_clock::time_point deadline;
+  bool timedOut = false;
+};
+
+// Forks a child that runs `work` (see RunInChild) and returns its pid and the pipe's read end.
+Child StartChild(const std::function<int(const ChildSend&)>& work, std::uint64_t memoryLimit) {
   int fds[2];
   if (::pipe(fds) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
-  const std::uint64_t memoryLimit = CurrentVirtualBytes() + extraMemoryBytes;
   const pid_t pid = ::fork();
   if (pid < 0) {
     ::close(fds[0]);
@@ -98,39 +111,21 @@ ChildOutcome RunInChild(const std::function<int(const ChildSend&)>& work, double
     ::_exit(code == 0 ? 0 : 1);
   }
   ::close(fds[1]);
-  ChildOutcome outcome;
-  std::string raw;
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                      std::chrono::duration<double>(timeoutSeconds));
-  bool timedOut = false;
-  char buf[4096];
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          deadline - std::chrono::steady_clock::now())
-                          .count();
-    if (left <= 0) {
-      timedOut = true;
-      break;
-    }
-    pollfd p{fds[0], POLLIN, 0};
-    const int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1000)));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) continue;
-    const ssize_t n = ::read(fds[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // EOF: the child closed its end (exited)
-    // The limit is on inactivity: a child that keeps reporting progress may run on.
-    deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                                      std::chrono::duration<double>(timeoutSeconds));
-    raw.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fds[0]);
-  if (timedOut) ::kill(pid, SIGKILL);
+  Child child;
+  child.pid = pid;
+  child.fd = fds[0];
+  return child;
+}
+
+// Waits for a finished (or killed) child and turns its exit and messages into an outcome.
+ChildOutcome Collect(Child& child, double timeoutSeconds) {
+  if (child.fd >= 0) ::close(child.fd);
+  if (child.timedOut) ::kill(child.pid, SIGKILL);
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  while (::waitpid(child.pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (timedOut) {
+  ChildOutcome outcome;
+  if (child.timedOut) {
     outcome.crashed = true;
     outcome.message = "gave up after " + std::to_string(static_cast<int>(timeoutSeconds)) +
                       " s (the reader hung)";
@@ -142,6 +137,7 @@ ChildOutcome RunInChild(const std::function<int(const ChildSend&)>& work, double
     outcome.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
   }
   // Unframe what arrived (a crash may cut the last frame short: it is dropped).
+  const std::string& raw = child.raw;
   std::size_t pos = 0;
   while (pos + 9 <= raw.size()) {
     const char tag = raw[pos];
@@ -156,6 +152,75 @@ ChildOutcome RunInChild(const std::function<int(const ChildSend&)>& work, double
   if (!outcome.ok && !outcome.crashed && outcome.message.empty())
     outcome.message = "the reader failed";
   return outcome;
+}
+
+}  // namespace
+
+std::vector<ChildOutcome> RunInChildren(const std::vector<std::function<int(const ChildSend&)>>& works,
+                                        double timeoutSeconds, std::uint64_t extraMemoryBytes) {
+  using Clock = std::chrono::steady_clock;
+  const auto timeout = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(timeoutSeconds));
+  // All children are forked from this thread, each after the previous one's write end was
+  // closed here, so that no child holds another's pipe open.
+  const std::uint64_t memoryLimit = CurrentVirtualBytes() + extraMemoryBytes;
+  std::vector<Child> children;
+  try {
+    for (const auto& work : works) {
+      children.push_back(StartChild(work, memoryLimit));
+      children.back().deadline = Clock::now() + timeout;
+    }
+  } catch (...) {
+    for (Child& c : children) {
+      c.timedOut = true;  // killed and reaped
+      Collect(c, timeoutSeconds);
+    }
+    throw;
+  }
+  char buf[4096];
+  for (;;) {
+    std::vector<pollfd> polls;
+    std::vector<Child*> open;
+    auto wait = std::chrono::milliseconds(1000);
+    for (Child& c : children) {
+      if (c.fd < 0) continue;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(c.deadline - Clock::now());
+      if (left.count() <= 0) {  // silent for too long: stopped in Collect
+        c.timedOut = true;
+        ::close(c.fd);
+        c.fd = -1;
+        continue;
+      }
+      wait = std::min(wait, left);
+      polls.push_back({c.fd, POLLIN, 0});
+      open.push_back(&c);
+    }
+    if (polls.empty()) break;
+    const int r = ::poll(polls.data(), polls.size(), static_cast<int>(wait.count()));
+    if (r <= 0) continue;  // EINTR or nothing yet: deadlines are checked above
+    for (std::size_t i = 0; i < polls.size(); ++i) {
+      if (!polls[i].revents) continue;
+      Child& c = *open[i];
+      const ssize_t n = ::read(c.fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {  // EOF: the child closed its end (exited)
+        ::close(c.fd);
+        c.fd = -1;
+        continue;
+      }
+      // The limit is on inactivity: a child that keeps reporting progress may run on.
+      c.deadline = Clock::now() + timeout;
+      c.raw.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  std::vector<ChildOutcome> outcomes;
+  for (Child& c : children) outcomes.push_back(Collect(c, timeoutSeconds));
+  return outcomes;
+}
+
+ChildOutcome RunInChild(const std::function<int(const ChildSend&)>& work, double timeoutSeconds,
+                        std::uint64_t extraMemoryBytes) {
+  return RunInChildren({work}, timeoutSeconds, extraMemoryBytes).front();
 }
 
 }  // namespace ischia

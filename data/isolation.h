@@ -29,6 +29,12 @@ using ChildSend = std::function<void(const std::string& bytes)>;
 ChildOutcome RunInChild(const std::function<int(const ChildSend& send)>& work,
                         double timeoutSeconds, std::uint64_t extraMemoryBytes);
 
+// Runs each of `works` in its own forked child, all at once (one per core is the caller's
+// choice), with the same time limit and memory allowance each; the outcomes in order.
+std::vector<ChildOutcome> RunInChildren(
+    const std::vector<std::function<int(const ChildSend& send)>>& works, double timeoutSeconds,
+    std::uint64_t extraMemoryBytes);
+
 // Anonymous shared memory that a forked child writes and the parent reads.
 class SharedBuffer {
  public:

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <stdexcept>
 #include <vector>
@@ -275,7 +276,8 @@ FloatImage::Pointer ReadStackVolume(const ImageStack& stack, const VolumeReadOpt
 
   // Read each file once (multi-frame files hold several slices). Decoding runs in a child
   // process so that a decoder crash or hang on a corrupt file becomes an error naming that
-  // file: all files in one child first, and file by file (GDCM, then DCMTK) if that fails.
+  // file: all files in `decodeProcesses` children first (each a contiguous share of the files),
+  // and file by file (GDCM, then DCMTK) if any of them fails.
   struct FileJob {
     std::string path;
     std::vector<int> frames;
@@ -305,16 +307,24 @@ FloatImage::Pointer ReadStackVolume(const ImageStack& stack, const VolumeReadOpt
     for (std::size_t k = 0; k < job.slots.size(); ++k)
       std::copy_n(frames.data() + k * sliceVoxels, sliceVoxels, grid + job.slots[k] * sliceVoxels);
   };
-  const ChildOutcome all = RunInChild(
-      [&](const ChildSend& send) {
-        for (const auto& [path, job] : jobsByPath) {
-          decodeInto(job, true);
-          send({});  // progress: one file done
-        }
-        return 0;
-      },
-      options.decodeTimeoutSeconds, childMemory);
-  if (!all.ok) {
+  std::vector<const FileJob*> jobs;
+  for (const auto& [path, job] : jobsByPath) jobs.push_back(&job);
+  const std::size_t shares =
+      std::clamp<std::size_t>(static_cast<std::size_t>(std::max(1, options.decodeProcesses)), 1,
+                              std::max<std::size_t>(1, jobs.size()));
+  std::vector<std::function<int(const ChildSend&)>> works;
+  for (std::size_t w = 0; w < shares; ++w) {
+    works.push_back([&, begin = jobs.size() * w / shares,
+                     end = jobs.size() * (w + 1) / shares](const ChildSend& send) {
+      for (std::size_t i = begin; i < end; ++i) {
+        decodeInto(*jobs[i], true);
+        send({});  // progress: one file done
+      }
+      return 0;
+    });
+  }
+  const std::vector<ChildOutcome> all = RunInChildren(works, options.decodeTimeoutSeconds, childMemory);
+  if (!std::all_of(all.begin(), all.end(), [](const ChildOutcome& o) { return o.ok; })) {
     for (const auto& [path, job] : jobsByPath) {
       auto decode = [&, job = &job](bool useGdcm) {
         return RunInChild(

@@ -18,6 +18,8 @@ struct VolumeReadOptions {
   bool allowMissingSlices = true;
   // A decoder that takes longer than this on one file is stopped (corrupt stream).
   double decodeTimeoutSeconds = 120;
+  // Child processes that decode the files side by side (each takes an equal share of them).
+  int decodeProcesses = 1;
 };
 
 // Reads every slice (any transfer syntax GDCM decodes), applies rescale slope/intercept and

@@ -531,10 +531,12 @@ int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
       prepared.series.push_back({"coronal_fluid_sensitive", &*sel.coronalFluidSensitive});
     }
     times.Time("read", [&] {
+      VolumeReadOptions readOptions;
+      readOptions.decodeProcesses = threads;  // files decoded side by side, one process per thread
       for (std::size_t i = 0; i < prepared.series.size(); ++i) {
         PreparedSeries& p = prepared.series[i];
         try {
-          p.native = ReadStackVolume(p.chosen->stack);
+          p.native = ReadStackVolume(p.chosen->stack, readOptions);
         } catch (const std::exception& e) {
           if (i == 0) {
             result["error"] = {

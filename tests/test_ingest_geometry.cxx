@@ -6,11 +6,14 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <numeric>
 #include <random>
+#include <thread>
 
 #include "dicom_ingest.h"
 #include "dicom_test_writer.h"
+#include "isolation.h"
 #include "volume_reader.h"
 
 namespace fs = std::filesystem;
@@ -176,6 +179,68 @@ TEST(IngestGeometry, MissingSliceIsReportedAndLeftEmptyNotStretched) {
   ischia::VolumeReadOptions strict;
   strict.allowMissingSlices = false;
   EXPECT_THROW(ischia::ReadStackVolume(s, strict), std::runtime_error);
+}
+
+TEST(IngestGeometry, FilesDecodedSideBySideGiveTheSameVolumeAndABrokenFileIsNamed) {
+  TempDir tmp;
+  SeriesLayout L;
+  L.slices = 7;
+  WriteSeries(tmp.path(), L, SliceSpec{});
+  const auto stacks = AllStacks(tmp.path());
+  ASSERT_EQ(stacks.size(), 1u);
+  // 1 process, 2 (3 and 4 files), 3, and more processes than files: every pixel in its place.
+  for (int processes : {1, 2, 3, 16}) {
+    ischia::VolumeReadOptions options;
+    options.decodeProcesses = processes;
+    const auto image = ischia::ReadStackVolume(stacks.front(), options);
+    std::size_t wrong = 0;
+    for (int k = 0; k < L.slices; ++k)
+      for (unsigned j = 0; j < L.rows; ++j)
+        for (unsigned i = 0; i < L.columns; ++i)
+          wrong += image->GetPixel({{i, j, static_cast<unsigned>(k)}}) != Encode(i, j, k);
+    EXPECT_EQ(wrong, 0u) << processes << " processes";
+  }
+  // One file overwritten after the scan: the error names it, whichever share it fell in.
+  const std::string broken = stacks.front().slices[5].path;
+  std::ofstream(broken, std::ios::trunc) << "no longer DICOM";
+  ischia::VolumeReadOptions options;
+  options.decodeProcesses = 2;
+  try {
+    ischia::ReadStackVolume(stacks.front(), options);
+    ADD_FAILURE() << "a file that is no longer DICOM was read";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(broken), std::string::npos) << e.what();
+  }
+}
+
+TEST(Isolation, ChildrenRunSideBySideAndEachFailsAlone) {
+  using ischia::ChildSend;
+  const std::vector<std::function<int(const ChildSend&)>> works = {
+      [](const ChildSend& send) {
+        send("a");
+        send("b");
+        return 0;
+      },
+      [](const ChildSend&) -> int { std::abort(); },
+      [](const ChildSend& send) {
+        send("started");
+        std::this_thread::sleep_for(std::chrono::seconds(60));  // hangs: stopped after 2 s
+        return 0;
+      },
+      [](const ChildSend&) -> int { throw std::runtime_error("bad header"); },
+  };
+  const auto outcomes = ischia::RunInChildren(works, 2.0, 64u << 20);
+  ASSERT_EQ(outcomes.size(), 4u);
+  EXPECT_TRUE(outcomes[0].ok);
+  EXPECT_EQ(outcomes[0].outputs, (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(outcomes[1].crashed);
+  EXPECT_NE(outcomes[1].message.find("crashed"), std::string::npos) << outcomes[1].message;
+  EXPECT_TRUE(outcomes[2].crashed);
+  EXPECT_NE(outcomes[2].message.find("hung"), std::string::npos) << outcomes[2].message;
+  EXPECT_EQ(outcomes[2].outputs, (std::vector<std::string>{"started"}));
+  EXPECT_FALSE(outcomes[3].ok);
+  EXPECT_FALSE(outcomes[3].crashed);
+  EXPECT_EQ(outcomes[3].message, "bad header");
 }
 
 TEST(IngestGeometry, IrregularSpacingIsRefusedAsAVolume) {
