@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cmath>
+#include <functional>
 #include <future>
 #include <map>
 #include <optional>
@@ -177,30 +178,31 @@ json SeriesImageQuality(const PreparedSeries& p, const RunConfig::QualityControl
           {"notes", notes}};
 }
 
-// Stage 2 on one series in its native grid, in three steps: body mask, N4, standardisation
-// and image quality. `t1Body` (same grid) is the body found on the T1 series, when there is
-// one: on fat-suppressed images subcutaneous fat is as dark as air, so the T1 body is added.
-void PreprocessBody(PreparedSeries& p, const RunConfig& config, const MaskImage* t1Body) {
-  StageTimes& steps = p.steps;
-  BodyMaskResult body =
-      steps.Time("body_mask", [&] { return ComputeBodyMask(*p.native, config.bodyMask); });
-  if (t1Body) {
-    std::uint8_t* b = body.mask->GetBufferPointer();
-    const std::uint8_t* t = t1Body->GetBufferPointer();
-    const std::size_t n = body.mask->GetLargestPossibleRegion().GetNumberOfPixels();
-    std::size_t added = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      if (t[i] && !b[i]) b[i] = 1, ++added;
-    }
-    const auto& sp = p.native->GetSpacing();
-    const double addedMl = static_cast<double>(added) * sp[0] * sp[1] * sp[2] / 1000.0;
-    body.volumeMl += addedMl;
-    p.qc["body_added_from_t1_ml"] = addedMl;
-  }
+// Stage 2 on one series in its native grid, in steps: body mask, N4, standardisation, image
+// quality. The body mask first on the series alone (ComputeBody), then with the body found on
+// the T1 series added (AddT1Body, same grid), when there is one: on fat-suppressed images
+// subcutaneous fat is as dark as air.
+void ComputeBody(PreparedSeries& p, const RunConfig& config) {
+  const BodyMaskResult body =
+      p.steps.Time("body_mask", [&] { return ComputeBodyMask(*p.native, config.bodyMask); });
   p.nativeBody = body.mask;
   p.airThreshold = body.airThreshold;
   p.qc["body_volume_ml"] = body.volumeMl;
   p.qc["air_threshold"] = body.airThreshold;
+}
+
+void AddT1Body(PreparedSeries& p, const MaskImage& t1Body) {
+  std::uint8_t* b = p.nativeBody->GetBufferPointer();
+  const std::uint8_t* t = t1Body.GetBufferPointer();
+  const std::size_t n = p.nativeBody->GetLargestPossibleRegion().GetNumberOfPixels();
+  std::size_t added = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (t[i] && !b[i]) b[i] = 1, ++added;
+  }
+  const auto& sp = p.native->GetSpacing();
+  const double addedMl = static_cast<double>(added) * sp[0] * sp[1] * sp[2] / 1000.0;
+  p.qc["body_volume_ml"] = p.qc["body_volume_ml"].get<double>() + addedMl;
+  p.qc["body_added_from_t1_ml"] = addedMl;
 }
 
 void PreprocessBias(PreparedSeries& p, const RunConfig& config) {
@@ -214,14 +216,13 @@ void PreprocessBias(PreparedSeries& p, const RunConfig& config) {
   }
 }
 
-// Intensity standardisation and image quality. `muscle` (same grid) is the muscle
-// found on the T1 series, when there is one: the reference tissue of a fluid-sensitive series,
-// where suppressed fat can look like muscle.
+// Intensity standardisation. `muscle` (same grid) is the muscle found on the T1 series, when
+// there is one: the reference tissue of a fluid-sensitive series, where suppressed fat can look
+// like muscle.
 void PreprocessStandardise(PreparedSeries& p, const RunConfig& config, const MaskImage* muscle) {
-  StageTimes& steps = p.steps;
   const TissueContrast contrast =
       p.role == "axial_t1" ? TissueContrast::T1 : TissueContrast::FluidSensitive;
-  StandardisedImage st = steps.Time("standardisation", [&] {
+  StandardisedImage st = p.steps.Time("standardisation", [&] {
     return StandardiseIntensities(*p.corrected, *p.nativeBody, contrast, config.standardisation,
                                   muscle);
   });
@@ -235,9 +236,13 @@ void PreprocessStandardise(PreparedSeries& p, const RunConfig& config, const Mas
                              {"muscle_level", r.muscleLevel},
                              {"fat_level", r.fatLevel},
                              {"tissue_peaks", peaks}};
-  p.qc["image_quality"] = steps.Time(
+}
+
+// Image quality (after standardisation), and the series' step times.
+void PreprocessQuality(PreparedSeries& p, const RunConfig& config) {
+  p.qc["image_quality"] = p.steps.Time(
       "image_quality", [&] { return SeriesImageQuality(p, config.quality); });
-  p.qc["timings_s"] = steps.ToJson();
+  p.qc["timings_s"] = p.steps.ToJson();
 }
 
 // Run-level flags over the series used (details per series under preprocessing).
@@ -559,8 +564,10 @@ int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
     // The T1 series' body and muscle come first: its muscle (easy to tell from fat on T1) is
     // the reference tissue of the fluid-sensitive series, where suppressed fat can look like
     // muscle.
-    // With two or more threads, the other series' body masks and N4 fits run beside the T1
-    // series' N4 and standardisation (each N4 fit is single-threaded): the same results,
+    // With two or more threads the T1 series' steps run beside the other series' (each N4 fit
+    // is single-threaded), in three rounds: the body masks; the T1 series' N4, standardisation
+    // and muscle beside the others' T1 body and N4; the T1 series' image quality beside the
+    // others' standardisation (which needs the T1 muscle) and image quality. The same results,
     // sooner. "preprocess" is the stage's wall time, "preprocess_<role>" one series' steps.
     json qc = json::object();
     PreparedSeries* t1 = nullptr;
@@ -573,42 +580,49 @@ int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
       }
     }
     times.Time("preprocess", [&] {
-      if (t1) PreprocessBody(*t1, config, nullptr);
-      auto othersBodyAndBias = [&] {
-        for (PreparedSeries* p : others) {
-          MaskImage::Pointer t1Body;
-          if (t1) t1Body = ResampleMaskIntoGrid(*t1->nativeBody, *p->native);
-          PreprocessBody(*p, config, t1Body.GetPointer());
-          PreprocessBias(*p, config);
+      const bool sideBySide = threads >= 2 && t1 && !others.empty();
+      auto round = [&](const std::function<void()>& forT1, const std::function<void()>& forOthers) {
+        if (!sideBySide) {
+          forT1();
+          forOthers();
+          return;
         }
-      };
-      MaskImage::Pointer t1Muscle;
-      auto t1Rest = [&] {
-        if (!t1) return;
-        PreprocessBias(*t1, config);
-        PreprocessStandardise(*t1, config, nullptr);
-        t1Muscle = MuscleMaskFromT1(*t1->corrected, *t1->nativeBody, t1->reference);
-      };
-      if (threads >= 2 && t1 && !others.empty()) {
-        std::future<void> beside = std::async(std::launch::async, othersBodyAndBias);
+        std::future<void> beside = std::async(std::launch::async, forOthers);
         try {
-          t1Rest();
+          forT1();
         } catch (...) {
           beside.wait();
           throw;
         }
         beside.get();
-      } else {
-        t1Rest();
-        othersBodyAndBias();
-      }
-      for (PreparedSeries* p : others) {
-        MaskImage::Pointer muscle;
-        if (t1 && t1->reference.method == "t1_peaks") {
-          muscle = ResampleMaskIntoGrid(*t1Muscle, *p->native);
-        }
-        PreprocessStandardise(*p, config, muscle.GetPointer());
-      }
+      };
+      round([&] { if (t1) ComputeBody(*t1, config); },
+            [&] { for (PreparedSeries* p : others) ComputeBody(*p, config); });
+      MaskImage::Pointer t1Muscle;
+      round(
+          [&] {
+            if (!t1) return;
+            PreprocessBias(*t1, config);
+            PreprocessStandardise(*t1, config, nullptr);
+            t1Muscle = MuscleMaskFromT1(*t1->corrected, *t1->nativeBody, t1->reference);
+          },
+          [&] {
+            for (PreparedSeries* p : others) {
+              if (t1) AddT1Body(*p, *ResampleMaskIntoGrid(*t1->nativeBody, *p->native));
+              PreprocessBias(*p, config);
+            }
+          });
+      round([&] { if (t1) PreprocessQuality(*t1, config); },
+            [&] {
+              for (PreparedSeries* p : others) {
+                MaskImage::Pointer muscle;
+                if (t1 && t1->reference.method == "t1_peaks") {
+                  muscle = ResampleMaskIntoGrid(*t1Muscle, *p->native);
+                }
+                PreprocessStandardise(*p, config, muscle.GetPointer());
+                PreprocessQuality(*p, config);
+              }
+            });
     });
     for (const PreparedSeries& p : prepared.series) {
       times.Set("preprocess_" + p.role, p.steps.Total());
