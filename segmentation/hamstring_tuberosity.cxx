@@ -472,7 +472,8 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
           for (std::size_t q = 0; q < ss; ++q) nxt[q] = slab[kb][q] && keep[slab[kb][q]];
           if (step == 1 && relaxedSteps < 2) {
             // Marrow whose cortex partial volume has turned grey, under the section (over at
-            // most two slices: the oblique cut through the tip).
+            // most two slices in a row: the oblique cut through the tip; wide oedematous
+            // sections aside, see below).
             const Mask extra = BrightTowardsTip(kb, cur);
             const bool fromSlab = any;
             for (std::size_t q = 0; q < ss; ++q) {
@@ -539,7 +540,21 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
               ends.push_back({kc, bulb, ch.length});
           }
         }
-        relaxedSteps = relaxedNext ? relaxedSteps + 1 : 0;
+        // A grey section as wide as half the one above, a quarter of it oedema-bright on the
+        // fluid-sensitive image, is the bone's body with marrow oedema (which greys the marrow
+        // on T1), not the oblique cut through its rounded end nor fat under it (dark on
+        // fat-sat): it does not count towards the limit.
+        bool wideRelaxed = false;
+        if (relaxedNext) {
+          const std::size_t offN = static_cast<std::size_t>(kn) * ss;
+          double a = 0, b = 0, oedema = 0;
+          for (std::size_t q = 0; q < ss; ++q) {
+            a += cur[q], b += nxt[q];
+            oedema += nxt[q] && F[offN + q] > oedemaThr;
+          }
+          wideRelaxed = b >= 0.5 * a && b * pixelArea >= minEndArea && oedema >= 0.25 * b;
+        }
+        relaxedSteps = relaxedNext ? (wideRelaxed ? relaxedSteps : relaxedSteps + 1) : 0;
         prevPrevCur.swap(prevCur);
         prevCur.swap(cur);
         cur.swap(nxt);  // nxt is rewritten whole on the next step

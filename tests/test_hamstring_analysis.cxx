@@ -466,6 +466,23 @@ TEST(AnalyseHamstrings, TuberosityEndUnderASectionJoinedByTheRamus) {
   EXPECT_EQ(r.left.tear.type, "partial");
 }
 
+// Seed 9918, right (3.9 mm slices): marrow oedema fills the lower tuberosity, greying its
+// marrow on T1 over four slices (a fifth to three fifths of each section oedema-bright on
+// fat-sat). Grey sections are followed two slices at most, to stop in fat under the tip: the
+// tip came out 10.4 mm high. Wide oedematous grey sections are the bone's body and do not
+// count towards that limit.
+TEST(AnalyseHamstrings, TuberosityGreyedByMarrowOedemaIsFollowedToItsTip) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(9918, PhantomCase::Tendinopathy, PhantomCase::PartialTear), "oedema", truth);
+  ASSERT_TRUE(r.right.found) << r.right.reason;
+  EXPECT_LT(Distance(r.right.tuberosityTipLps, truth.right.tuberosityTipLps), 5.0);
+  EXPECT_EQ(r.right.tear.type, "partial");
+  ASSERT_TRUE(r.left.found) << r.left.reason;
+  EXPECT_LT(Distance(r.left.tuberosityTipLps, truth.left.tuberosityTipLps), 5.0);
+  EXPECT_EQ(r.left.tear.type, "none");
+}
+
 // Seed 9403, left: a partial tear with fluid lying on the tendon's surface along 50 mm. The
 // envelope took that fluid in and the thickness came out 2.0 mm too large; it takes only the
 // cleft within the tendon's closed outline.
