@@ -313,6 +313,9 @@ void BatchRunner::Select() {
     if (sel.Label().empty() || (!sel.index && sel.shardIndex == 0) || (sel.index && *sel.index == 0))
       problems_ = discovery_.problems;
   }
+  // Discovery estimates for any thread count; one thread per study needs less.
+  if (o_.threads == 1)
+    for (StudyInput& s : studies_) s.estimatedMemoryBytes = EstimateRunMemoryBytes(s.voxels, 1);
 }
 
 void BatchRunner::OpenDatabase() {

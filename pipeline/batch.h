@@ -47,9 +47,9 @@ struct Discovery {
   std::size_t filesExamined = 0, notDicom = 0;
 };
 
-// Memory one `ischia run` of these series needs at its peak (calibrated on generated studies;
-// see docs/batch.md).
-std::uint64_t EstimateRunMemoryBytes(std::uint64_t voxels);
+// Memory one `ischia run` of these series needs at its peak with `threads` threads (0: not
+// known yet, the larger figure); calibrated on generated studies, see docs/batch.md.
+std::uint64_t EstimateRunMemoryBytes(std::uint64_t voxels, int threads = 0);
 
 // Headers-only discovery of every study under `root`. Throws InputError if root is missing.
 Discovery DiscoverStudies(const std::filesystem::path& root);

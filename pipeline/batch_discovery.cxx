@@ -198,13 +198,15 @@ std::string CsvQuote(const std::string& s) {
 
 }  // namespace
 
-std::uint64_t EstimateRunMemoryBytes(std::uint64_t voxels) {
+std::uint64_t EstimateRunMemoryBytes(std::uint64_t voxels, int threads) {
   // Fitted on generated studies at two sizes (docs/batch.md): fixed cost of the program and
   // its libraries, plus bytes per analysis voxel (float copies: native, corrected,
   // standardised, resampled, masks, N4 and the analysis' working images), with a margin.
+  // With two threads or more two series are preprocessed side by side (their image-quality
+  // passes at once): more working images at the peak.
   constexpr std::uint64_t kBase = 100ull << 20;
-  constexpr double kBytesPerVoxel = 12.0;
-  return kBase + static_cast<std::uint64_t>(kBytesPerVoxel * static_cast<double>(voxels));
+  const double bytesPerVoxel = threads == 1 ? 12.0 : 18.0;
+  return kBase + static_cast<std::uint64_t>(bytesPerVoxel * static_cast<double>(voxels));
 }
 
 Discovery DiscoverStudies(const fs::path& root) {
