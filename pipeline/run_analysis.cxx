@@ -581,7 +581,7 @@ int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
     }
     times.Time("preprocess", [&] {
       const bool sideBySide = threads >= 2 && t1 && !others.empty();
-      auto round = [&](const std::function<void()>& forT1, const std::function<void()>& forOthers) {
+      auto inRound = [&](const std::function<void()>& forT1, const std::function<void()>& forOthers) {
         if (!sideBySide) {
           forT1();
           forOthers();
@@ -596,10 +596,10 @@ int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
         }
         beside.get();
       };
-      round([&] { if (t1) ComputeBody(*t1, config); },
-            [&] { for (PreparedSeries* p : others) ComputeBody(*p, config); });
+      inRound([&] { if (t1) ComputeBody(*t1, config); },
+              [&] { for (PreparedSeries* p : others) ComputeBody(*p, config); });
       MaskImage::Pointer t1Muscle;
-      round(
+      inRound(
           [&] {
             if (!t1) return;
             PreprocessBias(*t1, config);
@@ -612,17 +612,17 @@ int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
               PreprocessBias(*p, config);
             }
           });
-      round([&] { if (t1) PreprocessQuality(*t1, config); },
-            [&] {
-              for (PreparedSeries* p : others) {
-                MaskImage::Pointer muscle;
-                if (t1 && t1->reference.method == "t1_peaks") {
-                  muscle = ResampleMaskIntoGrid(*t1Muscle, *p->native);
+      inRound([&] { if (t1) PreprocessQuality(*t1, config); },
+              [&] {
+                for (PreparedSeries* p : others) {
+                  MaskImage::Pointer muscle;
+                  if (t1 && t1->reference.method == "t1_peaks") {
+                    muscle = ResampleMaskIntoGrid(*t1Muscle, *p->native);
+                  }
+                  PreprocessStandardise(*p, config, muscle.GetPointer());
+                  PreprocessQuality(*p, config);
                 }
-                PreprocessStandardise(*p, config, muscle.GetPointer());
-                PreprocessQuality(*p, config);
-              }
-            });
+              });
     });
     for (const PreparedSeries& p : prepared.series) {
       times.Set("preprocess_" + p.role, p.steps.Total());
