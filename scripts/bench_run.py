@@ -26,7 +26,8 @@ def main():
                         "t1,pdfs", "--left", "normal", "--right", "tendinopathy", "--force"], check=True,
                        stdout=subprocess.DEVNULL)
     truth = json.load(open(os.path.join(study, "truth", "truth.json")))
-    sizes = {s["description"]: s["geometry"]["size"] for s in truth["series"] if "geometry" in s}
+    sizes = {s["description"]: s["geometry"]["size"] for s in truth["series"]
+             if "geometry" in s and s.get("written", True)}
     print(f"study {study}: " + ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in sizes.items()))
     walls, stages = [], []
     for i in range(args.repeat):
