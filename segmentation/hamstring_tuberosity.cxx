@@ -439,7 +439,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       DilateSlice(cur.data(), dil.data(), g, link);  // kept the dilation of `cur` at each step
       for (;;) {
         int kn = -1;
-        bool relaxedNext = false;
+        bool relaxedNext = false, wideRelaxed = false;
         for (int step = 1; step <= 2 && kn < 0; ++step) {
           const int kb = g.Inferior(kc, step);
           if (!inFov(kb, cur)) {
@@ -490,6 +490,18 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
               for (std::size_t q = 0; q < ss; ++q) below += nxt[q], above += prevCur[q];
               below *= pixelArea, above *= pixelArea;
               if (curArea < 0.25 * above && below > 0.5 * curArea) any = false, relaxedNext = false;
+              // A grey section as wide as half the one above, a quarter of it oedema-bright on
+              // the fluid-sensitive image, is the bone's body with marrow oedema (which greys
+              // the marrow on T1), not the oblique cut through its rounded end nor fat under it
+              // (dark on fat-sat): it does not count towards the limit.
+              if (relaxedNext) {
+                const std::size_t offB = static_cast<std::size_t>(kb) * ss;
+                double oedema = 0;
+                for (std::size_t q = 0; q < ss; ++q) oedema += nxt[q] && F[offB + q] > oedemaThr;
+                oedema *= pixelArea;
+                wideRelaxed =
+                    below >= 0.5 * curArea && below >= minEndArea && oedema >= 0.25 * below;
+              }
             }
           }
           if (!any) continue;
@@ -539,20 +551,6 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
             if (cnt * pixelArea >= minEndArea && bulbY > behind * cnt)
               ends.push_back({kc, bulb, ch.length});
           }
-        }
-        // A grey section as wide as half the one above, a quarter of it oedema-bright on the
-        // fluid-sensitive image, is the bone's body with marrow oedema (which greys the marrow
-        // on T1), not the oblique cut through its rounded end nor fat under it (dark on
-        // fat-sat): it does not count towards the limit.
-        bool wideRelaxed = false;
-        if (relaxedNext) {
-          const std::size_t offN = static_cast<std::size_t>(kn) * ss;
-          double a = 0, b = 0, oedema = 0;
-          for (std::size_t q = 0; q < ss; ++q) {
-            a += cur[q], b += nxt[q];
-            oedema += nxt[q] && F[offN + q] > oedemaThr;
-          }
-          wideRelaxed = b >= 0.5 * a && b * pixelArea >= minEndArea && oedema >= 0.25 * b;
         }
         relaxedSteps = relaxedNext ? (wideRelaxed ? relaxedSteps : relaxedSteps + 1) : 0;
         prevPrevCur.swap(prevCur);
