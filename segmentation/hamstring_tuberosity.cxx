@@ -214,11 +214,46 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   // There the slice cuts the curved cortex obliquely: the cortex turns grey and the marrow may
   // touch fat outside it. So the bright pixels within the section's footprint are taken where
   // a grey or dark rim (not fat) surrounds most of their boundary.
-  auto BrightTowardsTip = [&](int kb, const Mask& cur) {
+  // `greySpot` tells whether the result holds the bone's end grazed by the slice (see below).
+  auto BrightTowardsTip = [&](int kb, const Mask& cur, bool& greySpot) {
     Mask out(ss, 0), in(ss);
     const std::size_t off = static_cast<std::size_t>(kb) * ss;
     const std::vector<int>& lab = blab[kb];
     for (std::size_t q = 0; q < ss; ++q) in[q] = lab[q] && cur[q];
+    // Where the slice only grazes the tip, the bone is a grey spot (cortex and marrow in
+    // partial volume with the fat around them) that the fat around the tip encloses: a bright
+    // ring with a grey hole. A hole of a real size, a tenth of its ring or more, is the bone's
+    // end and the ring around it is fat, not marrow.
+    Mask spot(ss, 0);
+    {
+      Mask hole = in;
+      FillHolesSlice(hole.data(), g.nx, g.ny);
+      for (std::size_t q = 0; q < ss; ++q)
+        hole[q] = hole[q] && !in[q] && T[off + q] >= cortexT1 && F[off + q] <= fluidThr;
+      std::vector<int> hl, il;
+      const int nh = LabelSlice(hole.data(), g.nx, g.ny, hl);
+      const int ni = LabelSlice(in.data(), g.nx, g.ny, il);
+      std::vector<double> holeCnt(nh + 1, 0), ringCnt(ni + 1, 0);
+      std::vector<int> ringOf(nh + 1, 0);
+      for (std::size_t q = 0; q < ss; ++q) {
+        if (il[q]) ringCnt[il[q]] += 1;
+        const int h = hl[q];
+        if (!h) continue;
+        holeCnt[h] += 1;
+        const int i = static_cast<int>(q % g.nx);
+        for (const std::size_t t : {q - 1, q + 1, q - g.nx, q + g.nx})
+          if (t < ss && std::abs(static_cast<int>(t % g.nx) - i) <= 1 && il[t]) ringOf[h] = il[t];
+      }
+      std::vector<char> isRing(ni + 1, 0);
+      for (std::size_t q = 0; q < ss; ++q) {
+        const int h = hl[q];
+        if (h && ringOf[h] && holeCnt[h] * pixelArea >= 12.0 * scale * scale &&
+            holeCnt[h] >= 0.1 * ringCnt[ringOf[h]])
+          spot[q] = 1, isRing[ringOf[h]] = 1;
+      }
+      for (std::size_t q = 0; q < ss; ++q)
+        if (il[q] && isRing[il[q]]) in[q] = 0;
+    }
     std::vector<int> rl, cl;
     const int nr = LabelSlice(in.data(), g.nx, g.ny, rl);
     std::vector<double> edge, rim, unused;
@@ -277,6 +312,8 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
           rim[l] >= 0.6 * edge[l])
         out[q] = 1;
     }
+    greySpot = std::find(spot.begin(), spot.end(), 1) != spot.end();
+    for (std::size_t q = 0; q < ss; ++q) out[q] |= spot[q];
     return out;
   };
   // Going up from a section found that way: the bright regions of slice k that cover most of
@@ -434,12 +471,13 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       for (std::size_t q = 0; q < ss; ++q) cur[q] = slab[k][q] == c;
       Mask prevCur = cur, prevPrevCur = cur;  // the two sections above the current one
       int kc = k, kPrev = k, relaxedSteps = 0;
+      bool endsInGreySpot = false;  // the current section holds a grey spot (BrightTowardsTip)
       bool exits = false;
       const bool sideLeft = s.x > r.midlineXmm;
       DilateSlice(cur.data(), dil.data(), g, link);  // kept the dilation of `cur` at each step
       for (;;) {
         int kn = -1;
-        bool relaxedNext = false, wideRelaxed = false;
+        bool relaxedNext = false, wideRelaxed = false, greySpotNext = false;
         for (int step = 1; step <= 2 && kn < 0; ++step) {
           const int kb = g.Inferior(kc, step);
           if (!inFov(kb, cur)) {
@@ -474,7 +512,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
             // Marrow whose cortex partial volume has turned grey, under the section (over at
             // most two slices in a row: the oblique cut through the tip; wide oedematous
             // sections aside, see below).
-            const Mask extra = BrightTowardsTip(kb, cur);
+            const Mask extra = BrightTowardsTip(kb, cur, greySpotNext);
             const bool fromSlab = any;
             for (std::size_t q = 0; q < ss; ++q) {
               any |= extra[q] && !nxt[q];
@@ -553,6 +591,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
           }
         }
         relaxedSteps = relaxedNext ? (wideRelaxed ? relaxedSteps : relaxedSteps + 1) : 0;
+        endsInGreySpot = relaxedNext && greySpotNext;
         prevPrevCur.swap(prevCur);
         prevCur.swap(cur);
         cur.swap(nxt);  // nxt is rewritten whole on the next step
@@ -564,9 +603,10 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       // Grey marrow without a clear section below it ends the bone within the rounded tip:
       // over thick slices only one such slice is its end; a second one that is only a speck
       // (less than a real end's area) is fat or oedema under the tip. A real section there
-      // (the tuberosity's blunt end cut obliquely) stays.
+      // (the tuberosity's blunt end cut obliquely) stays, and so does a grey spot ringed by fat
+      // (the bone's end grazed by the slice, however small).
       // (At most two relaxed steps follow one another, so at most one is dropped.)
-      if (relaxedSteps > (2 * g.sz <= params.tipEndZoneMm ? 2 : 1)) {
+      if (relaxedSteps > (2 * g.sz <= params.tipEndZoneMm ? 2 : 1) && !endsInGreySpot) {
         // Its compact part: a strip a few pixels wide is the fat plane between the tendon and
         // the muscle beside the bone, however long.
         Mask core(ss), opened(ss);

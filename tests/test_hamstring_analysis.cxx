@@ -483,6 +483,22 @@ TEST(AnalyseHamstrings, TuberosityGreyedByMarrowOedemaIsFollowedToItsTip) {
   EXPECT_EQ(r.left.tear.type, "none");
 }
 
+// Seed 10028, left (4.9 mm slices): the slice through the tip only grazes the bone, which
+// shows as a grey spot ringed by the fat around the tip. The walk took that fat ring for grey
+// marrow and its largest bulb (in front of the bone) for the tip: 11.5 mm off. The grey hole
+// in the fat is the bone's end.
+TEST(AnalyseHamstrings, TipGrazedByTheSliceIsTheGreySpotInTheFat) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(10028, PhantomCase::CompleteTear, PhantomCase::PartialTear), "graze", truth);
+  ASSERT_TRUE(r.left.found) << r.left.reason;
+  EXPECT_LT(Distance(r.left.tuberosityTipLps, truth.left.tuberosityTipLps), 5.0);
+  EXPECT_EQ(r.left.tear.type, "complete");
+  ASSERT_TRUE(r.right.found) << r.right.reason;
+  EXPECT_LT(Distance(r.right.tuberosityTipLps, truth.right.tuberosityTipLps), 5.0);
+  EXPECT_EQ(r.right.tear.type, "partial");
+}
+
 // Seed 9403, left: a partial tear with fluid lying on the tendon's surface along 50 mm. The
 // envelope took that fluid in and the thickness came out 2.0 mm too large; it takes only the
 // cleft within the tendon's closed outline.
