@@ -794,26 +794,32 @@ HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
         return p[2] >= ts.stumpTopZ - 0.5 * g.sz &&
                std::hypot(p[0] - sx, p[1] - sy) < 25 * tub.bodyScale;
       };
-      // The bared footprint: the gap's fluid lies on the bone the tendon left. The centre of
-      // that contact is a second, nearly independent estimate of the footprint level; the two
-      // are averaged (each alone is off by 3-4 mm: the tip's height error, the contact's slice
-      // sampling; on the phantoms' complete tears the largest retraction error went from 8.9
-      // to 5.8 mm).
+      // The bared footprint: the gap's fluid lies on the bone the tendon left. The tendon
+      // arose from an area on the bone and leaves it at that area's lower edge, the level the
+      // retraction is measured from: the lower fifth of the contact places it (its lowest
+      // pixels alone are noise; its centre lies above the edge, by half the bared area's
+      // height). A tuberosity without fluid on it keeps the prior above the tip.
       const double priorZ = footprintZ;
-      double contactArea = 0, contactZ = 0;
+      std::vector<double> contactZs;
       {
         const auto contactDisk = BoneContactDisk(g);
         std::array<double, 3> p{};
         for (std::size_t s = 0; s < n; ++s) {
           if (!inGap(s, lv.tearThr, p)) continue;
           const int k = static_cast<int>(s / ss), rem = static_cast<int>(s % ss);
-          if (TouchesBone(g, bone, rem % g.nx, rem / g.nx, k, contactDisk))
-            contactArea += pixelArea, contactZ += pixelArea * p[2];
+          if (TouchesBone(g, bone, rem % g.nx, rem / g.nx, k, contactDisk)) contactZs.push_back(p[2]);
         }
       }
+      const double contactArea = contactZs.size() * pixelArea;
       const bool bared =
           contactArea >= params.minBaredFootprintMm2 * tub.bodyScale * tub.bodyScale;
-      const double tornFootprintZ = bared ? 0.5 * (priorZ + contactZ / contactArea) : priorZ;
+      double contactZ = 0;
+      if (bared) {
+        const auto fifth = contactZs.begin() + static_cast<std::ptrdiff_t>(0.2 * (contactZs.size() - 1));
+        std::nth_element(contactZs.begin(), fifth, contactZs.end());
+        contactZ = *fifth;
+      }
+      const double tornFootprintZ = bared ? contactZ : priorZ;
       // Fluid and haematoma in the gap: brighter than oedema on fat-sat, not fat on T1.
       {
         std::array<double, 3> p{};
@@ -827,10 +833,9 @@ HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
         std::ostringstream why;
         why << std::fixed << std::setprecision(1) << "footprint level " << footprintZ << " mm: ";
         if (bared)
-          why << "mean of " << priorZ << " (" << params.footprintAboveTipMm
-              << " mm above the tip, scaled) and " << contactZ / contactArea
-              << " (centre of the " << std::lround(contactArea)
-              << " mm2 of gap fluid lying on the bone)";
+          why << "lower edge (lowest fifth) of the " << std::lround(contactArea)
+              << " mm2 of gap fluid lying on the bone (" << params.footprintAboveTipMm
+              << " mm above the tip, scaled, would be " << priorZ << ")";
         else
           why << params.footprintAboveTipMm
               << " mm above the tip, scaled (too little gap fluid on the bone to place it)";
