@@ -807,7 +807,8 @@ HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
         for (std::size_t s = 0; s < n; ++s) {
           if (!inGap(s, lv.tearThr, p)) continue;
           const int k = static_cast<int>(s / ss), rem = static_cast<int>(s % ss);
-          if (TouchesBone(g, bone, rem % g.nx, rem / g.nx, k, contactDisk)) contactZs.push_back(p[2]);
+          if (TouchesBone(g, bone, rem % g.nx, rem / g.nx, k, contactDisk))
+            contactZs.push_back(p[2]);
         }
       }
       const double contactArea = contactZs.size() * pixelArea;
@@ -815,7 +816,8 @@ HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
           contactArea >= params.minBaredFootprintMm2 * tub.bodyScale * tub.bodyScale;
       double contactZ = 0;
       if (bared) {
-        const auto fifth = contactZs.begin() + static_cast<std::ptrdiff_t>(0.2 * (contactZs.size() - 1));
+        const auto fifth =
+            contactZs.begin() + static_cast<std::ptrdiff_t>(0.2 * (contactZs.size() - 1));
         std::nth_element(contactZs.begin(), fifth, contactZs.end());
         contactZ = *fifth;
       }
