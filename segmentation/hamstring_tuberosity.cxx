@@ -215,7 +215,10 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   // touch fat outside it. So the bright pixels within the section's footprint are taken where
   // a grey or dark rim (not fat) surrounds most of their boundary.
   // `greySpot` tells whether the result holds the bone's end grazed by the slice (see below).
-  auto BrightTowardsTip = [&](int kb, const Mask& cur, bool& greySpot) {
+  // With `cortexRim`, a region's rim must also be dark on fat-sat over most of its boundary:
+  // cortex, in partial volume with fatty marrow, is dark on both images, while the muscle
+  // around a pocket of fat is not.
+  auto BrightTowardsTip = [&](int kb, const Mask& cur, bool& greySpot, bool cortexRim) {
     Mask out(ss, 0), in(ss);
     const std::size_t off = static_cast<std::size_t>(kb) * ss;
     const std::vector<int>& lab = blab[kb];
@@ -256,10 +259,13 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     }
     std::vector<int> rl, cl;
     const int nr = LabelSlice(in.data(), g.nx, g.ny, rl);
-    std::vector<double> edge, rim, unused;
+    std::vector<double> edge, rim, darkRim;
     RimCounts(rl, nr, g, ring, [](int) { return true; },
-              [&](std::size_t t) { return bodyT1[off + t] && !lab[t] ? 1u : 0u; }, edge, rim,
-              unused);
+              [&](std::size_t t) {
+                if (!bodyT1[off + t] || lab[t]) return 0u;
+                return F[off + t] < cortexT1 ? 3u : 1u;  // dark on fat-sat too (muscle = 1)
+              },
+              edge, rim, darkRim);
     // Not a speck: at least the marrow minimum and a fifth of the section above it (of the
     // part of `cur` it lies under, when `cur` holds several). Where the ischiopubic ramus
     // still joins that part, the tuberosity's last section is small beside the two: there a
@@ -309,7 +315,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     for (std::size_t q = 0; q < ss; ++q) {
       const int l = rl[q];
       if (l && cnt[l] * pixelArea >= minArea && cnt[l] >= 0.2 * above[l] &&
-          rim[l] >= 0.6 * edge[l])
+          rim[l] >= 0.6 * edge[l] && (!cortexRim || darkRim[l] >= 0.8 * edge[l]))
         out[q] = 1;
     }
     greySpot = std::find(spot.begin(), spot.end(), 1) != spot.end();
@@ -508,11 +514,15 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
             keep[l] = 1, any = true;
           }
           for (std::size_t q = 0; q < ss; ++q) nxt[q] = slab[kb][q] && keep[slab[kb][q]];
-          if (step == 1 && relaxedSteps < 2) {
-            // Marrow whose cortex partial volume has turned grey, under the section (over at
-            // most two slices in a row: the oblique cut through the tip; wide oedematous
-            // sections aside, see below).
-            const Mask extra = BrightTowardsTip(kb, cur, greySpotNext);
+          // Marrow whose cortex partial volume has turned grey, under the section: over at most
+          // two slices in a row (the oblique cut through the rounded tip; wide oedematous
+          // sections aside, see below). Under a section as large as a mid-ischium one the bone
+          // may still taper over more slices, cut obliquely along its surface: there the grey
+          // marrow is followed on where its rim is cortex (dark on fat-sat), not fat ringed by
+          // muscle under the tip.
+          const bool pastLimit = relaxedSteps >= 2;
+          if (step == 1 && (!pastLimit || curArea >= minMidArea)) {
+            const Mask extra = BrightTowardsTip(kb, cur, greySpotNext, pastLimit);
             const bool fromSlab = any;
             for (std::size_t q = 0; q < ss; ++q) {
               any |= extra[q] && !nxt[q];

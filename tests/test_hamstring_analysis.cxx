@@ -499,6 +499,36 @@ TEST(AnalyseHamstrings, TipGrazedByTheSliceIsTheGreySpotInTheFat) {
   EXPECT_EQ(r.right.tear.type, "partial");
 }
 
+// Seed 10226, left (4.6 mm slices): the tuberosity tapers over five slices, each section cut
+// obliquely along the bone's surface so its cortex is grey (872, 622, 348 mm2 within one
+// another). Grey sections were followed two slices at most: the walk then jumped a slice to
+// a speck in front of the bone and put the tip 16.0 mm off. Under a section as large as a
+// mid-ischium one, grey marrow whose rim is dark on fat-sat too (cortex) is still the bone.
+TEST(AnalyseHamstrings, LongTaperingTuberosityIsFollowedToItsTip) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(10226, PhantomCase::Tendinopathy, PhantomCase::Normal), "taper", truth);
+  ASSERT_TRUE(r.left.found) << r.left.reason;
+  EXPECT_LT(Distance(r.left.tuberosityTipLps, truth.left.tuberosityTipLps), 5.0);
+  EXPECT_EQ(r.left.grade, "tendinopathy");
+  ASSERT_TRUE(r.right.found) << r.right.reason;
+  EXPECT_LT(Distance(r.right.tuberosityTipLps, truth.right.tuberosityTipLps), 5.0);
+  EXPECT_EQ(r.right.grade, "normal");
+}
+
+// Seed 10205, left: under the tip's last grey section (181 mm2) lies fat ringed by muscle,
+// bright on T1 with a grey rim like marrow. Followed past two grey slices without asking the
+// rim to be dark on fat-sat, it put the tip 10.4 mm off (6.6 with the rule).
+TEST(AnalyseHamstrings, FatUnderTheTipRingedByMuscleIsNotBone) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(10205, PhantomCase::Normal, PhantomCase::PartialTear), "fatpocket", truth);
+  ASSERT_TRUE(r.left.found) << r.left.reason;
+  EXPECT_LT(Distance(r.left.tuberosityTipLps, truth.left.tuberosityTipLps), 10.0);  // the issue's
+  ASSERT_TRUE(r.right.found) << r.right.reason;
+  EXPECT_LT(Distance(r.right.tuberosityTipLps, truth.right.tuberosityTipLps), 5.0);
+}
+
 // Seed 9403, left: a partial tear with fluid lying on the tendon's surface along 50 mm. The
 // envelope took that fluid in and the thickness came out 2.0 mm too large; it takes only the
 // cleft within the tendon's closed outline.
