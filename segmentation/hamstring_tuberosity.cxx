@@ -217,7 +217,8 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   // `greySpot` tells whether the result holds the bone's end grazed by the slice (see below).
   // With `cortexRim`, a region's rim must also be dark on fat-sat over most of its boundary:
   // cortex, in partial volume with fatty marrow, is dark on both images, while the muscle
-  // around a pocket of fat is not.
+  // around a pocket of fat is not; and a grey spot is not taken (below a section that large
+  // the bone's end is not a graze, so the spot is fat, tendon or muscle in partial volume).
   auto BrightTowardsTip = [&](int kb, const Mask& cur, bool& greySpot, bool cortexRim) {
     Mask out(ss, 0), in(ss);
     const std::size_t off = static_cast<std::size_t>(kb) * ss;
@@ -318,8 +319,9 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
           rim[l] >= 0.6 * edge[l] && (!cortexRim || darkRim[l] >= 0.8 * edge[l]))
         out[q] = 1;
     }
-    greySpot = std::find(spot.begin(), spot.end(), 1) != spot.end();
-    for (std::size_t q = 0; q < ss; ++q) out[q] |= spot[q];
+    greySpot = !cortexRim && std::find(spot.begin(), spot.end(), 1) != spot.end();
+    if (greySpot)
+      for (std::size_t q = 0; q < ss; ++q) out[q] |= spot[q];
     return out;
   };
   // Going up from a section found that way: the bright regions of slice k that cover most of

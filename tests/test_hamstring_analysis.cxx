@@ -529,6 +529,21 @@ TEST(AnalyseHamstrings, FatUnderTheTipRingedByMuscleIsNotBone) {
   EXPECT_LT(Distance(r.right.tuberosityTipLps, truth.right.tuberosityTipLps), 5.0);
 }
 
+// Seed 10315, left (unseen round 12): the walk followed the grey tuberosity down three
+// slices past the two-slice limit, then took a grey spot under the last section (a speck of
+// fat and muscle in partial volume, its centre 7 mm off) as the bone's grazed end: 14.2 mm
+// off. Past the limit the section is large, so its end is not a graze; no grey spot is taken.
+TEST(AnalyseHamstrings, NoGreySpotIsTakenPastTheTwoSliceLimit) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(10315, PhantomCase::PartialTear, PhantomCase::PartialTear), "pastlimit",
+      truth);
+  ASSERT_TRUE(r.left.found) << r.left.reason;
+  EXPECT_LT(Distance(r.left.tuberosityTipLps, truth.left.tuberosityTipLps), 5.0);
+  ASSERT_TRUE(r.right.found) << r.right.reason;
+  EXPECT_LT(Distance(r.right.tuberosityTipLps, truth.right.tuberosityTipLps), 5.0);
+}
+
 // Seed 9403, left: a partial tear with fluid lying on the tendon's surface along 50 mm. The
 // envelope took that fluid in and the thickness came out 2.0 mm too large; it takes only the
 // cleft within the tendon's closed outline.
