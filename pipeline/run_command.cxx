@@ -8,8 +8,9 @@ namespace ischia {
 
 void AddRunCommand(CLI::App& app, int* exitCode) {
   auto* cmd = app.add_subcommand("run",
-                                 "Analyse one study: series selection, preprocessing, "
-                                 "and (once built) tuberosities, tendons and tears");
+                                 "Analyse one study: series, preprocessing, both ischial "
+                                 "tuberosities, hamstring tendons, tears, measurements, grades "
+                                 "and report");
   auto options = std::make_shared<RunOptions>();
   auto config = std::make_shared<std::string>();
   cmd->add_option("STUDY_DIR", options->studyDir, "Folder holding the study's DICOM files")
