@@ -42,6 +42,24 @@ def side_masks(dims, data, srow, label, midline_x_lps):
     return left, right
 
 
+def bone_scores(dims, srow, truth_bone, ours_bone, tip_z):
+    """Our bone label against the truth's: precision (our voxels within one in-plane voxel of
+    the truth bone: partial volume at the cortex) and coverage of the truth bone's lowest
+    40 mm above the tip (the issue asks for at least that)."""
+    nx, ny, _ = dims
+    near = set()
+    for idx in truth_bone:
+        for dj in (-nx, 0, nx):
+            for di in (-1, 0, 1):
+                near.add(idx + dj + di)
+    precision = len(ours_bone & near) / len(ours_bone) if ours_bone else 0.0
+    low = {idx for idx in truth_bone
+           if srow[2][0] * (idx % nx) + srow[2][1] * (idx // nx % ny) + srow[2][2] * (idx // (nx * ny))
+           + srow[2][3] <= tip_z + 40.0}
+    coverage = len(low & ours_bone) / len(low) if low else 0.0
+    return precision, coverage
+
+
 def dice(a, b):
     return 2 * len(a & b) / (len(a) + len(b)) if (a or b) else 1.0
 
@@ -60,6 +78,8 @@ def main():
     ap.add_argument("--check-threads", action="store_true", help="also run at --threads 1 and compare")
     ap.add_argument("--in-plane-scale", type=float, default=1.0)
     ap.add_argument("--generate-only", action="store_true", help="only write the studies")
+    ap.add_argument("--score-only", action="store_true",
+                    help="score the results already in WORK/out-SEED (no runs; time column 0)")
     args = ap.parse_args()
     seeds = []
     for part in args.seeds.split(","):  # "9001-9030" or "9001,9005,9010-9012"
@@ -80,15 +100,18 @@ def main():
         if args.generate_only:
             continue
         t0 = time.time()
-        code, text = run([args.ischia, "run", study, "--out", out, "--threads", str(args.threads),
-                           "--no-render", "--no-pdf"])
-        seconds = time.time() - t0
+        if args.score_only:
+            code, text = 0, ""
+        else:
+            code, text = run([args.ischia, "run", study, "--out", out, "--threads", str(args.threads),
+                               "--no-render", "--no-pdf"])
+        seconds = time.time() - t0 if not args.score_only else 0.0
         truth = json.load(open(os.path.join(study, "truth", "truth.json")))
         if code != 0 or not os.path.exists(os.path.join(out, "result.json")):
             failures.append((seed, code, text.strip().splitlines()[-1:] if text else ""))
             continue
         result = json.load(open(os.path.join(out, "result.json")))
-        if args.check_threads:
+        if args.check_threads and not args.score_only:
             out1 = out + "-t1"
             run([args.ischia, "run", study, "--out", out1, "--threads", "1", "--no-render", "--no-pdf"])
             r1 = json.load(open(os.path.join(out1, "result.json")))
@@ -99,7 +122,9 @@ def main():
         rdims, rdata, rsrow = read_nifti(os.path.join(out, "labels.nii.gz"))
         tl, tr = side_masks(tdims, tdata, tsrow, 2, midline)
         rl, rr = side_masks(rdims, rdata, rsrow, 2, midline)
-        for side, tmask, rmask in (("left", tl, rl), ("right", tr, rr)):
+        tbl, tbr = side_masks(tdims, tdata, tsrow, 1, midline)
+        rbl, rbr = side_masks(rdims, rdata, rsrow, 1, midline)
+        for side, tmask, rmask, tbone, rbone in (("left", tl, rl, tbl, rbl), ("right", tr, rr, tbr, rbr)):
             ts, rs = truth["sides"][side], result["sides"][side]
             row = {"seed": seed, "side": side, "case": ts["grade"], "found": rs.get("found", False),
                    "seconds": seconds}
@@ -107,6 +132,7 @@ def main():
                 tip_t = ts["tuberosityTipLps"]
                 row["tip_err"] = math.dist(tip_t, rs["tuberosity_mm"])
                 row["dice"] = dice(tmask, rmask)
+                row["bone_prec"], row["bone_cov"] = bone_scores(tdims, tsrow, tbone, rbone, tip_t[2])
                 row["thick_true"] = ts["tendon"]["maxThicknessMm"]
                 row["thick_meas"] = rs["tendon"]["thickness_mm"]
                 row["tear_true"], row["tear_meas"] = ts["tear"]["type"], rs["tear"]["type"]
@@ -117,7 +143,7 @@ def main():
             rows.append(row)
 
     print(f"{'seed':>5} {'side':5} {'case':14} {'tip mm':>7} {'dice':>5} {'thick t/m':>11} "
-          f"{'tear t/m':>19} {'retr t/m':>11} {'grade':>14} {'s':>5}")
+          f"{'tear t/m':>19} {'retr t/m':>11} {'grade':>14} {'bone p/c':>9} {'s':>5}")
     for r in rows:
         if not r["found"]:
             print(f"{r['seed']:>5} {r['side']:5} {r['case']:14} not found: {r['reason']}")
@@ -125,7 +151,7 @@ def main():
         print(f"{r['seed']:>5} {r['side']:5} {r['case']:14} {r['tip_err']:7.1f} {r['dice']:5.2f} "
               f"{r['thick_true']:5.1f}/{r['thick_meas']:<5.1f} {r['tear_true']:>9}/{r['tear_meas']:<9} "
               f"{r['retr_true']:5.1f}/{r['retr_meas']:<5.1f} {'ok' if r['grade_true'] == r['grade_meas'] else r['grade_meas']:>14} "
-              f"{r['seconds']:5.1f}")
+              f"{r['bone_prec']:4.2f}/{r['bone_cov']:<4.2f} {r['seconds']:5.1f}")
     found = [r for r in rows if r["found"]]
     total = len(seeds) * 2
     print(f"\nstudies {len(seeds)}, sides {total}, found {len(found)}, failed studies {len(failures)}")
@@ -143,6 +169,12 @@ def main():
         line("tendon Dice (sides without complete tear)", dices, "median >= 0.80")
         line("thickness error (mm, no complete tear)", thick, "median <= 0.7, max <= 1.5")
         line("retraction error (mm, complete tears)", retr, "<= 5")
+        prec = [r["bone_prec"] for r in found]
+        cov = [r["bone_cov"] for r in found]
+        print(f"{'bone label precision (1-voxel margin)':36} median {statistics.median(prec):6.2f}  "
+              f"min {min(prec):6.2f}")
+        print(f"{'bone label coverage, lowest 40 mm':36} median {statistics.median(cov):6.2f}  "
+              f"min {min(cov):6.2f}   (the issue: at least the lowest 40 mm)")
         tear_ok = sum(r["tear_true"] == r["tear_meas"] for r in found)
         grade_ok = sum(r["grade_true"] == r["grade_meas"] for r in found)
         print(f"{'tear type right':36} {tear_ok}/{total} sides ({100 * tear_ok / total:.0f}%)   target >= 95%")

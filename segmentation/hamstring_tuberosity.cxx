@@ -794,14 +794,25 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
         cur = prev;
       } else {
         DilateSlice(prev.data(), dil.data(), g, link);
+        // The marrow regions within reach that overlap the section below for a real part of
+        // themselves, or hold most of it. Fat or a nerve beside the cortex, or another bone
+        // within reach (the femur, the other ischium higher up), overlaps it little or not at
+        // all, and taken in it would swallow the tendon at its footprint.
         std::vector<char> keep(nlab[k] + 1, 0);
+        std::vector<double> area(nlab[k] + 1, 0), overlap(nlab[k] + 1, 0);
+        double prevCnt = 0;
         for (std::size_t q = 0; q < ss; ++q) {
-          if (slab[k][q] && dil[q]) keep[slab[k][q]] = 1;
+          prevCnt += prev[q];
+          const int l = slab[k][q];
+          if (!l) continue;
+          area[l] += 1, overlap[l] += prev[q];
+          if (dil[q]) keep[l] = 1;
         }
-        double prevCnt = 0, covered = 0;
+        for (int l = 1; l <= nlab[k]; ++l)
+          keep[l] = keep[l] && (overlap[l] >= 0.2 * area[l] || overlap[l] >= 0.5 * prevCnt);
+        double covered = 0;
         for (std::size_t q = 0; q < ss; ++q) {
           cur[q] = slab[k][q] && keep[slab[k][q]];
-          prevCnt += prev[q];
           covered += prev[q] && cur[q];
         }
         // Adjacent sections of one bone overlap for the most part. Where the ringed marrow
