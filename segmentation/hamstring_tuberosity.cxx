@@ -412,11 +412,15 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   // Towards the tip, partial volume and marrow oedema make the marrow grey on T1 (neither fat
   // nor fluid bright) while the cortex still rings it: below a section, regions that are not
   // dark, lie under it, are no larger and are ringed by dark cortex continue the bone.
+  // That grey end spans a few mm (about 5), not slice after slice: a column of grey pixels
+  // hugging a dark tendon or vessel below the tip is ringed by dark too (10308 right: five
+  // slices, 18.5 mm below the tip). So one slice at the usual 3-6 mm, more when thinner.
+  const int maxGreySteps = std::max(1, static_cast<int>(5.0 / g.sz));
   auto greyExtension = [&](int k, const Mask& start) {
     std::vector<std::pair<int, Mask>> out;
     Mask above = start, foot(ss), cand(ss);
     const auto px = DiskOffsets(g, 1.01 * std::max(g.sx, g.sy));
-    for (int step = 1; step <= 6; ++step) {
+    for (int step = 1; step <= maxGreySteps; ++step) {
       const int kb = g.Inferior(k, step);
       if (kb < 0 || kb >= g.nz) break;
       const std::size_t offB = static_cast<std::size_t>(kb) * ss;

@@ -572,6 +572,23 @@ TEST(AnalyseHamstrings, NoGreySpotIsTakenPastTheTwoSliceLimit) {
   EXPECT_LT(Distance(r.right.tuberosityTipLps, truth.right.tuberosityTipLps), 5.0);
 }
 
+// Seed 10308, right (unseen round 12, 4.2 mm slices): below the tip's last marrow section a
+// tendon-dark column hangs in the fat, and the grey pixels hugging it, ringed by its dark,
+// were taken for the bone's grey end over five slices: 18.5 mm below the tip. The grey end
+// is followed over about 5 mm now (6.1 mm off).
+TEST(AnalyseHamstrings, GreyEndOfTheBoneIsFollowedOnlyAFewMillimetres) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(10308, PhantomCase::CompleteTear, PhantomCase::Tendinopathy), "greyend",
+      truth);
+  ASSERT_TRUE(r.right.found) << r.right.reason;
+  EXPECT_LT(Distance(r.right.tuberosityTipLps, truth.right.tuberosityTipLps), 10.0);  // the issue's
+  EXPECT_EQ(r.right.grade, "tendinopathy");
+  ASSERT_TRUE(r.left.found) << r.left.reason;
+  EXPECT_LT(Distance(r.left.tuberosityTipLps, truth.left.tuberosityTipLps), 5.0);
+  EXPECT_EQ(r.left.tear.type, "complete");
+}
+
 // Seed 10303 (unseen round 12): going up from the tip, the bone label took in every marrow-
 // like region within 4 mm of the section below: at the left footprint the fat around the
 // sciatic nerve beside the tendon (522 mm2, not overlapping the bone at all), then the tendon
