@@ -395,6 +395,15 @@ PhantomOptions EvaluationStudy(std::uint64_t seed, PhantomCase left, PhantomCase
   return o;
 }
 
+// Both sides found, each tip within its limit (mm) of the truth's.
+void ExpectTipsWithin(const HamstringAnalysisResult& r, const PhantomStudyTruth& truth,
+                      double leftMm, double rightMm) {
+  ASSERT_TRUE(r.left.found) << r.left.reason;
+  ASSERT_TRUE(r.right.found) << r.right.reason;
+  EXPECT_LT(Distance(r.left.tuberosityTipLps, truth.left.tuberosityTipLps), leftMm);
+  EXPECT_LT(Distance(r.right.tuberosityTipLps, truth.right.tuberosityTipLps), rightMm);
+}
+
 // Runs `check` on each side with its truth, once the side is found.
 template <class Check>
 void ForBothSides(const HamstringAnalysisResult& r, const PhantomStudyTruth& truth, Check check) {
@@ -536,11 +545,8 @@ TEST(AnalyseHamstrings, LongTaperingTuberosityIsFollowedToItsTip) {
   PhantomStudyTruth truth;
   const HamstringAnalysisResult r = AnalyseGeneratedStudy(
       EvaluationStudy(10226, PhantomCase::Tendinopathy, PhantomCase::Normal), "taper", truth);
-  ASSERT_TRUE(r.left.found) << r.left.reason;
-  EXPECT_LT(Distance(r.left.tuberosityTipLps, truth.left.tuberosityTipLps), 5.0);
+  ExpectTipsWithin(r, truth, 5.0, 5.0);
   EXPECT_EQ(r.left.grade, "tendinopathy");
-  ASSERT_TRUE(r.right.found) << r.right.reason;
-  EXPECT_LT(Distance(r.right.tuberosityTipLps, truth.right.tuberosityTipLps), 5.0);
   EXPECT_EQ(r.right.grade, "normal");
 }
 
@@ -551,10 +557,7 @@ TEST(AnalyseHamstrings, FatUnderTheTipRingedByMuscleIsNotBone) {
   PhantomStudyTruth truth;
   const HamstringAnalysisResult r = AnalyseGeneratedStudy(
       EvaluationStudy(10205, PhantomCase::Normal, PhantomCase::PartialTear), "fatpocket", truth);
-  ASSERT_TRUE(r.left.found) << r.left.reason;
-  EXPECT_LT(Distance(r.left.tuberosityTipLps, truth.left.tuberosityTipLps), 10.0);  // the issue's
-  ASSERT_TRUE(r.right.found) << r.right.reason;
-  EXPECT_LT(Distance(r.right.tuberosityTipLps, truth.right.tuberosityTipLps), 5.0);
+  ExpectTipsWithin(r, truth, 10.0, 5.0);  // left: the limit
 }
 
 // Seed 10315, left (unseen round 12): the walk followed the grey tuberosity down three
@@ -566,10 +569,7 @@ TEST(AnalyseHamstrings, NoGreySpotIsTakenPastTheTwoSliceLimit) {
   const HamstringAnalysisResult r = AnalyseGeneratedStudy(
       EvaluationStudy(10315, PhantomCase::PartialTear, PhantomCase::PartialTear), "pastlimit",
       truth);
-  ASSERT_TRUE(r.left.found) << r.left.reason;
-  EXPECT_LT(Distance(r.left.tuberosityTipLps, truth.left.tuberosityTipLps), 5.0);
-  ASSERT_TRUE(r.right.found) << r.right.reason;
-  EXPECT_LT(Distance(r.right.tuberosityTipLps, truth.right.tuberosityTipLps), 5.0);
+  ExpectTipsWithin(r, truth, 5.0, 5.0);
 }
 
 // Seed 10308, right (unseen round 12, 4.2 mm slices): below the tip's last marrow section a
@@ -581,11 +581,8 @@ TEST(AnalyseHamstrings, GreyEndOfTheBoneIsFollowedOnlyAFewMillimetres) {
   const HamstringAnalysisResult r = AnalyseGeneratedStudy(
       EvaluationStudy(10308, PhantomCase::CompleteTear, PhantomCase::Tendinopathy), "greyend",
       truth);
-  ASSERT_TRUE(r.right.found) << r.right.reason;
-  EXPECT_LT(Distance(r.right.tuberosityTipLps, truth.right.tuberosityTipLps), 10.0);  // the issue's
+  ExpectTipsWithin(r, truth, 5.0, 10.0);  // right: the limit
   EXPECT_EQ(r.right.grade, "tendinopathy");
-  ASSERT_TRUE(r.left.found) << r.left.reason;
-  EXPECT_LT(Distance(r.left.tuberosityTipLps, truth.left.tuberosityTipLps), 5.0);
   EXPECT_EQ(r.left.tear.type, "complete");
 }
 
