@@ -591,8 +591,9 @@ TEST(AnalyseHamstrings, GreyEndOfTheBoneIsFollowedOnlyAFewMillimetres) {
 // sciatic nerve beside the tendon (522 mm2, not overlapping the bone at all), then the tendon
 // between it and the cortex, and higher up the femur. Only regions overlapping the section
 // below for a real part of themselves continue it. In `ischia run` the left label's precision
-// went 0.49 -> 0.93 and its partial tear, swallowed before, is found; in this test's
-// preparation the right side shows it (0.69 -> 0.81) and the left tear is found either way.
+// (evaluate.py) went 0.46 -> 0.80 and its partial tear, swallowed before, is found; in this
+// test's preparation the right side shows it (0.69 -> 0.81) and the left tear is found either
+// way.
 TEST(AnalyseHamstrings, BoneLabelDoesNotSwallowTheTendonAtItsFootprint) {
   PhantomStudyTruth truth;
   LabelImage::Pointer truthLabels;
