@@ -27,19 +27,20 @@ def read_nifti(path):
     return dims[1:4], data, srow
 
 
-def side_masks(dims, data, srow, label, midline_x_lps):
-    """Voxel index sets of `label`, split into patient left (+x LPS) and right."""
+def side_masks(dims, data, srow, labels, midline_x_lps):
+    """Voxel index sets of each of `labels`, split into patient left (+x LPS) and right, in one
+    pass over the volume: {label: (left, right)}."""
     nx, ny, nz = dims
-    left, right = set(), set()
+    masks = {label: (set(), set()) for label in labels}
     for idx, v in enumerate(data):
-        if v != label:
+        if v not in masks:
             continue
         i = idx % nx
         j = (idx // nx) % ny
         k = idx // (nx * ny)
         x_ras = srow[0][0] * i + srow[0][1] * j + srow[0][2] * k + srow[0][3]
-        (left if -x_ras > midline_x_lps else right).add(idx)
-    return left, right
+        masks[v][0 if -x_ras > midline_x_lps else 1].add(idx)
+    return masks
 
 
 def bone_scores(dims, srow, truth_bone, ours_bone, tip_z):
@@ -99,13 +100,12 @@ def main():
                 sys.exit(f"phantom failed for seed {seed}: {text}")
         if args.generate_only:
             continue
-        t0 = time.time()
-        if args.score_only:
-            code, text = 0, ""
-        else:
+        code, text, seconds = 0, "", 0.0
+        if not args.score_only:
+            t0 = time.time()
             code, text = run([args.ischia, "run", study, "--out", out, "--threads", str(args.threads),
                                "--no-render", "--no-pdf"])
-        seconds = time.time() - t0 if not args.score_only else 0.0
+            seconds = time.time() - t0
         truth = json.load(open(os.path.join(study, "truth", "truth.json")))
         if code != 0 or not os.path.exists(os.path.join(out, "result.json")):
             failures.append((seed, code, text.strip().splitlines()[-1:] if text else ""))
@@ -120,11 +120,11 @@ def main():
         midline = result.get("analysis_qc", {}).get("midline_x_mm", 0.0)
         tdims, tdata, tsrow = read_nifti(os.path.join(study, "truth", "labels.nii.gz"))
         rdims, rdata, rsrow = read_nifti(os.path.join(out, "labels.nii.gz"))
-        tl, tr = side_masks(tdims, tdata, tsrow, 2, midline)
-        rl, rr = side_masks(rdims, rdata, rsrow, 2, midline)
-        tbl, tbr = side_masks(tdims, tdata, tsrow, 1, midline)
-        rbl, rbr = side_masks(rdims, rdata, rsrow, 1, midline)
-        for side, tmask, rmask, tbone, rbone in (("left", tl, rl, tbl, rbl), ("right", tr, rr, tbr, rbr)):
+        tm = side_masks(tdims, tdata, tsrow, (1, 2), midline)
+        rm = side_masks(rdims, rdata, rsrow, (1, 2), midline)
+        for n_side, side in enumerate(("left", "right")):
+            tmask, rmask = tm[2][n_side], rm[2][n_side]  # tendon
+            tbone, rbone = tm[1][n_side], rm[1][n_side]
             ts, rs = truth["sides"][side], result["sides"][side]
             row = {"seed": seed, "side": side, "case": ts["grade"], "found": rs.get("found", False),
                    "seconds": seconds}

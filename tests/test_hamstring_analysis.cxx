@@ -136,13 +136,18 @@ Prepared PrepareStudy(const fs::path& dir) {
   return p;
 }
 
+// Whether voxel `i` (buffer offset) of `a` lies on the given side of the midline (left: +x).
+bool OnSide(const LabelImage& a, std::size_t i, bool leftSide, double midlineX) {
+  LabelImage::PointType p;
+  a.TransformIndexToPhysicalPoint(a.ComputeIndex(i), p);
+  return (p[0] > midlineX) == leftSide;
+}
+
 double Dice(const LabelImage& a, const LabelImage& b, bool leftSide, double midlineX) {
   std::size_t na = 0, nb = 0, nab = 0;
   const std::size_t n = a.GetLargestPossibleRegion().GetNumberOfPixels();
   for (std::size_t i = 0; i < n; ++i) {
-    LabelImage::PointType p;
-    a.TransformIndexToPhysicalPoint(a.ComputeIndex(i), p);
-    if ((p[0] > midlineX) != leftSide) continue;
+    if (!OnSide(a, i, leftSide, midlineX)) continue;
     const bool x = a.GetBufferPointer()[i] == kLabelTendon,
                y = b.GetBufferPointer()[i] == kLabelTendon;
     na += x, nb += y, nab += x && y;
@@ -197,9 +202,7 @@ double BonePrecision(const LabelImage& ours, const LabelImage& truth, bool leftS
   std::size_t total = 0, near = 0;
   for (std::size_t i = 0; i < n; ++i) {
     if (ours.GetBufferPointer()[i] != kLabelBone) continue;
-    LabelImage::PointType p;
-    ours.TransformIndexToPhysicalPoint(ours.ComputeIndex(i), p);
-    if ((p[0] > midlineX) != leftSide) continue;
+    if (!OnSide(ours, i, leftSide, midlineX)) continue;
     ++total;
     const long x = static_cast<long>(i % nx), y = static_cast<long>(i / nx % ny);
     bool hit = false;
@@ -218,9 +221,7 @@ double LabelVolume(const LabelImage& a, std::uint16_t label, bool leftSide, doub
   const std::size_t n = a.GetLargestPossibleRegion().GetNumberOfPixels();
   for (std::size_t i = 0; i < n; ++i) {
     if (a.GetBufferPointer()[i] != label) continue;
-    LabelImage::PointType p;
-    a.TransformIndexToPhysicalPoint(a.ComputeIndex(i), p);
-    if ((p[0] > midlineX) == leftSide) ++count;
+    if (OnSide(a, i, leftSide, midlineX)) ++count;
   }
   const auto& sp = a.GetSpacing();
   return count * sp[0] * sp[1] * sp[2];
