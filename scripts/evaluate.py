@@ -94,6 +94,9 @@ def main():
         study = os.path.join(args.work, f"study-{seed}")
         out = os.path.join(args.work, f"out-{seed}")
         if not os.path.exists(os.path.join(study, "truth", "truth.json")):
+            if args.score_only:  # nothing to score: say so, do not generate
+                failures.append((seed, None, f"--score-only: no study with truth in {study}"))
+                continue
             code, text = run([args.ischia, "phantom", "--out", study, "--seed", str(seed), "--left", left,
                               "--right", right, "--in-plane-scale", str(args.in_plane_scale), "--force"])
             if code != 0:
@@ -108,7 +111,7 @@ def main():
             seconds = time.time() - t0
         truth = json.load(open(os.path.join(study, "truth", "truth.json")))
         if code != 0 or not os.path.exists(os.path.join(out, "result.json")):
-            failures.append((seed, code, text.strip().splitlines()[-1:] if text else ""))
+            failures.append((seed, code, text.strip().splitlines()[-1:] if text else f"no {out}/result.json"))
             continue
         result = json.load(open(os.path.join(out, "result.json")))
         if args.check_threads and not args.score_only:
