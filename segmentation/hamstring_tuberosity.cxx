@@ -536,14 +536,14 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
             }
             relaxedNext = any && !fromSlab;
             // Near its rounded end the bone narrows faster and faster. A section under a
-            // quarter of the one above it ends within its own slice (the two, extrapolated,
-            // reach zero within a third of a slice below it): grey marrow under it that is
-            // more than half its size is fat or oedema under the tip.
+            // third of the one above it ends within its own slice (the two, extrapolated,
+            // reach zero within half a slice below it, before the next slice begins): grey
+            // marrow under it that is more than half its size is fat or oedema under the tip.
             if (relaxedNext) {
               double below = 0, above = 0;
               for (std::size_t q = 0; q < ss; ++q) below += nxt[q], above += prevCur[q];
               below *= pixelArea, above *= pixelArea;
-              if (curArea < 0.25 * above && below > 0.5 * curArea) any = false, relaxedNext = false;
+              if (3.0 * curArea < above && below > 0.5 * curArea) any = false, relaxedNext = false;
               // A grey section as wide as half the one above, a quarter of it oedema-bright on
               // the fluid-sensitive image, is the bone's body with marrow oedema (which greys
               // the marrow on T1), not the oblique cut through its rounded end nor fat under it
