@@ -81,6 +81,34 @@ TEST(MeasureTendonCrossSections, EllipseAxesAreaAndLevels) {
   }
 }
 
+// Seed 10610, left (unseen round 15): beside marrow oedema the tendon took in a strip of the
+// cortex 2-3 pixels wide, across its long axis, and the thickness came out 3 mm over. The
+// calipers go across the tendon's body; the strip still counts in the area.
+TEST(MeasureTendonCrossSections, ANarrowStripStandingOutIsNotThickness) {
+  const MaskImage::Pointer m = EllipseMask(12.0, 3.5);
+  double stripMm2 = 0;
+  for (unsigned k = 0; k < 12; ++k) {
+    for (unsigned j = 0; j < 100; ++j) {
+      for (unsigned i = 0; i < 120; ++i) {
+        const double x = i * 0.4 - 24, y = j * 0.4 - 20;
+        // 1.6 mm wide, reaching 3.5 mm beyond the ellipse's edge.
+        if (x >= 4.0 && x < 5.6 && y > 0 && y < 7.0 && !m->GetPixel({{i, j, k}})) {
+          m->SetPixel({{i, j, k}}, 1);
+          if (k == 0) stripMm2 += 0.16;
+        }
+      }
+    }
+  }
+  ASSERT_GT(stripMm2, 4.0);
+  const auto prof = MeasureTendonCrossSections(*m, 0.0, 20.0);
+  ASSERT_GE(prof.size(), 5u);
+  for (const auto& s : prof) {
+    EXPECT_NEAR(s.thicknessMm, 7.0, 0.6);  // with the strip the extent is 10.5 mm
+    EXPECT_NEAR(s.widthMm, 24.0, 0.6);
+    EXPECT_NEAR(s.csaMm2, M_PI * 12.0 * 3.5 + stripMm2, 4.0);
+  }
+}
+
 TEST(GradeSide, RuleAndThresholdsAreReported) {
   GradeParameters p;
   SideAnalysis a, b;
