@@ -155,7 +155,8 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
                                          const HamstringAnalysisParameters& params = {});
 
 // Measures one tendon envelope (mask, fluid grid) per native slice between the footprint level
-// and `maxDistanceMm` below it: thickness/width along the minor/major principal axes, area.
+// and `maxDistanceMm` below it: thickness/width along the minor/major principal axes of the
+// section's body (without strips under 3 mm wide standing out of it), area of the whole.
 std::vector<TendonSectionMeasure> MeasureTendonCrossSections(const MaskImage& envelope,
                                                              double footprintZmm,
                                                              double maxDistanceMm);
