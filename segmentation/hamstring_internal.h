@@ -57,6 +57,9 @@ void DilateSlice(const std::uint8_t* in, std::uint8_t* out, const Grid& g,
                  const std::vector<std::array<int, 2>>& disk);
 void ErodeSlice(const std::uint8_t* in, std::uint8_t* out, const Grid& g,
                 const std::vector<std::array<int, 2>>& disk);
+// Slice-wise opening (erosion, then dilation) by a disk: what remains lies within `in`.
+void OpenSlice(const std::uint8_t* in, std::uint8_t* out, const Grid& g,
+               const std::vector<std::array<int, 2>>& disk);
 // Fills the background regions of a slice not connected to the slice border (4-connected).
 void FillHolesSlice(std::uint8_t* m, int nx, int ny);
 

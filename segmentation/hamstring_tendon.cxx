@@ -514,7 +514,7 @@ std::vector<TendonSectionMeasure> MeasureTendonCrossSections(const MaskImage& en
   // axes are measured on the section opened by a 1.5 mm disk (the whole section if that
   // leaves under half of it); the area on the whole section.
   const auto body = DiskOffsets(g, 1.5);
-  Mask eroded(ss), opened(ss);
+  Mask opened(ss);
   std::vector<TendonSectionMeasure> out;
   for (int k = 0; k < g.nz; ++k) {
     const std::uint8_t* sec = m + static_cast<std::size_t>(k) * ss;
@@ -529,8 +529,7 @@ std::vector<TendonSectionMeasure> MeasureTendonCrossSections(const MaskImage& en
     cz /= count;
     const double d = footprintZmm - cz;
     if (d < -0.5 * g.sz || d > maxDistanceMm + 0.5 * g.sz) continue;
-    ErodeSlice(sec, eroded.data(), g, body);
-    DilateSlice(eroded.data(), opened.data(), g, body);
+    OpenSlice(sec, opened.data(), g, body);
     std::size_t kept = 0;
     for (std::size_t q = 0; q < ss; ++q) kept += opened[q];  // an opening lies within the section
     const std::uint8_t* axes = 2 * kept >= count ? opened.data() : sec;

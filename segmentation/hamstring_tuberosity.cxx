@@ -192,9 +192,8 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   // the ramus; its pieces are the section's bulbs, the largest the bulb (see Bulb).
   const auto bulbDisk = DiskOffsets(g, 5.0 * scale);
   auto BulbPieces = [&](const Mask& sec, std::vector<int>& lab) {
-    Mask eroded(ss), opened(ss);
-    ErodeSlice(sec.data(), eroded.data(), g, bulbDisk);
-    DilateSlice(eroded.data(), opened.data(), g, bulbDisk);
+    Mask opened(ss);
+    OpenSlice(sec.data(), opened.data(), g, bulbDisk);
     for (std::size_t q = 0; q < ss; ++q) opened[q] = opened[q] && sec[q];
     return LabelSlice(opened.data(), g.nx, g.ny, lab);
   };
@@ -625,9 +624,8 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       if (relaxedSteps > (2 * g.sz <= params.tipEndZoneMm ? 2 : 1) && !endsInGreySpot) {
         // Its compact part: a strip a few pixels wide is the fat plane between the tendon and
         // the muscle beside the bone, however long.
-        Mask core(ss), opened(ss);
-        ErodeSlice(cur.data(), core.data(), g, stripDisk);
-        DilateSlice(core.data(), opened.data(), g, stripDisk);
+        Mask opened(ss);
+        OpenSlice(cur.data(), opened.data(), g, stripDisk);
         const double area = static_cast<double>(std::count(opened.begin(), opened.end(), 1));
         if (area * pixelArea < minEndArea) {
           kc = kPrev;

@@ -199,6 +199,13 @@ void ErodeSlice(const std::uint8_t* in, std::uint8_t* out, const Grid& g,
   for (std::size_t s = 0; s < inv.size(); ++s) out[s] = !dil[s];
 }
 
+void OpenSlice(const std::uint8_t* in, std::uint8_t* out, const Grid& g,
+               const std::vector<std::array<int, 2>>& disk) {
+  Mask eroded(g.SliceSize());
+  ErodeSlice(in, eroded.data(), g, disk);
+  DilateSlice(eroded.data(), out, g, disk);
+}
+
 void FillHolesSlice(std::uint8_t* m, int nx, int ny) {
   std::vector<std::uint8_t> outside(static_cast<std::size_t>(nx) * ny, 0);
   std::vector<int> stack;
