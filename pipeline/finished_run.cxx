@@ -45,7 +45,9 @@ SideOverlay SideFromJson(const std::string& name, const json& s) {
   }
   const json tear = s.value("tear", json::object());
   o.tearType = tear.value("type", std::string("none"));
-  o.retractionMm = tear.value("retraction_mm", 0.0);
+  // null when the stump was not found (the retraction is unknown)
+  const json retraction = tear.value("retraction_mm", json());
+  o.retractionMm = retraction.is_number() ? retraction.get<double>() : 0.0;
   o.grade = s.value("grade", std::string());
   return o;
 }

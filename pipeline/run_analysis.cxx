@@ -277,6 +277,25 @@ json SectionJson(const TendonSectionMeasure& m) {
           {"width_caliper_mm", m.widthCaliperLps}};
 }
 
+json TearJson(const TearFinding& t) {
+  json tear = {{"type", t.type},
+               {"retraction_mm", t.retractionMm},
+               {"gap_mm", t.gapMm},
+               {"extent_percent", t.extentPercent},
+               {"length_mm", t.lengthMm},
+               {"volume_mm3", t.volumeMm3}};
+  if (t.type == "complete") {
+    tear["stump_found"] = t.stumpFound;
+    if (!t.stumpFound) {
+      // Unknown, not zero: the stump lies further down than it was looked for.
+      tear["retraction_mm"] = nullptr;
+      tear["gap_mm"] = nullptr;
+      tear["stump_searched_mm"] = t.stumpSearchedMm;
+    }
+  }
+  return tear;
+}
+
 json SideJson(const SideAnalysis& s) {
   if (!s.found) return {{"found", false}, {"reason", s.reason}, {"qc", s.qc}};
   json profile = json::array(), levels = json::array();
@@ -300,13 +319,7 @@ json SideJson(const SideAnalysis& s) {
                {"oedema",
                 {{"peritendinous_mm3", s.peritendinousOedemaMm3},
                  {"marrow_mm3", s.marrowOedemaMm3}}},
-               {"tear",
-                {{"type", s.tear.type},
-                 {"retraction_mm", s.tear.retractionMm},
-                 {"gap_mm", s.tear.gapMm},
-                 {"extent_percent", s.tear.extentPercent},
-                 {"length_mm", s.tear.lengthMm},
-                 {"volume_mm3", s.tear.volumeMm3}}},
+               {"tear", TearJson(s.tear)},
                {"grade", s.grade},
                {"grade_rule", s.gradeRule},
                {"qc", s.qc}};

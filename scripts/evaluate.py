@@ -145,6 +145,9 @@ def main():
                 row["reason"] = rs.get("reason", "")
             rows.append(row)
 
+    def fmt_or_na(v):  # a retraction is null when no stump was found
+        return f"{v:<5.1f}" if v is not None else "n/a  "
+
     print(f"{'seed':>5} {'side':5} {'case':14} {'tip mm':>7} {'dice':>5} {'thick t/m':>11} "
           f"{'tear t/m':>19} {'retr t/m':>11} {'grade':>14} {'bone p/c':>9} {'s':>5}")
     for r in rows:
@@ -153,7 +156,7 @@ def main():
             continue
         print(f"{r['seed']:>5} {r['side']:5} {r['case']:14} {r['tip_err']:7.1f} {r['dice']:5.2f} "
               f"{r['thick_true']:5.1f}/{r['thick_meas']:<5.1f} {r['tear_true']:>9}/{r['tear_meas']:<9} "
-              f"{r['retr_true']:5.1f}/{r['retr_meas']:<5.1f} {'ok' if r['grade_true'] == r['grade_meas'] else r['grade_meas']:>14} "
+              f"{r['retr_true']:5.1f}/{fmt_or_na(r['retr_meas'])} {'ok' if r['grade_true'] == r['grade_meas'] else r['grade_meas']:>14} "
               f"{r['bone_prec']:4.2f}/{r['bone_cov']:<4.2f} {r['seconds']:5.1f}")
     found = [r for r in rows if r["found"]]
     total = len(seeds) * 2
@@ -164,7 +167,8 @@ def main():
         tips = [r["tip_err"] for r in found]
         dices = [r["dice"] for r in found if r["case"] != "complete_tear"]
         thick = [abs(r["thick_true"] - r["thick_meas"]) for r in found if r["tear_true"] != "complete"]
-        retr = [abs(r["retr_true"] - r["retr_meas"]) for r in found if r["tear_true"] == "complete"]
+        complete = [r for r in found if r["tear_true"] == "complete"]
+        retr = [abs(r["retr_true"] - r["retr_meas"]) for r in complete if r["retr_meas"] is not None]
         def line(name, values, target):
             if values:
                 print(f"{name:36} median {statistics.median(values):6.2f}  max {max(values):6.2f}   target {target}")
@@ -172,6 +176,9 @@ def main():
         line("tendon Dice (sides without complete tear)", dices, "median >= 0.80")
         line("thickness error (mm, no complete tear)", thick, "median <= 0.7, max <= 1.5")
         line("retraction error (mm, complete tears)", retr, "<= 5")
+        unmeasured = len(complete) - len(retr)
+        if unmeasured:
+            print(f"{'':36} retraction not measured (no stump found) on {unmeasured} of {len(complete)}")
         prec = [r["bone_prec"] for r in found]
         cov = [r["bone_cov"] for r in found]
         print(f"{'bone label precision (1-voxel margin)':36} median {statistics.median(prec):6.2f}  "

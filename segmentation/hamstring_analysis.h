@@ -92,6 +92,10 @@ struct TearFinding {
   double lengthMm = 0;        // partial: cleft length along z
   double gapMm = 0;           // complete: fluid gap along the course
   double retractionMm = 0;    // complete: footprint to the stump's proximal end, along the course
+  // Complete: false when no tendon was found below the tuberosity (the retraction is then
+  // unknown), and how far below the footprint the stump was looked for.
+  bool stumpFound = true;
+  double stumpSearchedMm = 0;
   double volumeMm3 = 0;       // fluid-bright voxels labelled tear
 };
 

@@ -272,6 +272,7 @@ struct TendonSegmentation {
   std::array<double, 3> footprint{};
   std::string reason;
   Mask roi;
+  double searchBottomZ = 0;  // the lowest level searched (the region's or the image's end)
 };
 
 // Tendon-like tissue (dark on T1 and on fat-sat) over one whole body section, less the
@@ -354,6 +355,7 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
   const double latLo = -22 * scale, latHi = 45 * scale, postLo = -20 * scale, postHi = 45 * scale;
   const double zHi = params.tendonSearchAboveTipMm, zLo = -(params.tendonLengthMm + 25);
   Mask roi(n, 0), cand(n, 0);
+  out.searchBottomZ = std::max(sc.tip[2] + zLo, std::min(g.Point(0, 0, 0)[2], g.Point(0, 0, g.nz - 1)[2]));
   ForEachSlice(g.nz, [&](int k) {
     const std::size_t off = static_cast<std::size_t>(k) * ss;
     bool anyRoi = false;
@@ -379,6 +381,7 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
   const int nc = LabelVolume(cand, g, lab);
   if (nc == 0) {
     out.reason = "no dark tendon-like structure below the tuberosity";
+    out.roi = std::move(roi);
     return out;
   }
   struct Comp {
@@ -442,7 +445,7 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
     }
     const bool capped = capMm3 >= 100.0 * scale * scale;
     const double span = cc.zTop - cc.zBottom;
-    if (span < (capped ? 1.5 : 2.5) * g.sz) continue;
+    if (span < (capped ? 0.9 : 2.5) * g.sz) continue;
     if (cc.zTop < sc.tip[2] - params.tendonLengthMm) continue;
     // The proximal hamstring tendon is flat (an oval or crescent several times wider than
     // thick); a vessel or a nerve is round. Median over the sections of long / short axis.
@@ -468,6 +471,7 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
   }
   if (!best) {
     out.reason = "no dark tendon-like structure below the tuberosity";
+    out.roi = std::move(roi);
     return out;
   }
   out.tendon.assign(n, 0);
@@ -690,13 +694,36 @@ HamstringAnalysisResult AnalyseHamstrings(const HamstringAnalysisInput& input,
     sc.bone = bone;
     sc.dark = &dark;
     TendonSegmentation ts = SegmentTendon(g, F, T, V, B, sc, lv, tub.bodyScale, params);
+    sa.footprintLps = {tf.tipLps[0], tf.tipLps[1], footprintZ};
     if (!ts.found) {
+      // A tuberosity with no tendon below it is a bared footprint: a complete tear whose stump
+      // lies beyond the search (or was missed). Graded as one, never as normal, and flagged:
+      // the retraction is unknown.
       sa.qc.push_back(ts.reason);
+      sa.tear.type = "complete";
+      sa.tear.stumpFound = false;
+      sa.tear.stumpSearchedMm = std::max(0.0, footprintZ - ts.searchBottomZ - g.sz);
+      double fluidMm3 = 0;
+      for (std::size_t s = 0; s < n; ++s) {
+        if (!ts.roi[s] || bone[s] || F[s] <= lv.tearThr || (T && T[s] >= 1.0)) continue;
+        const double z = g.Point(0, 0, static_cast<int>(s / ss))[2];
+        fluidMm3 += z <= footprintZ + 10 && z >= footprintZ - 30;
+      }
+      fluidMm3 *= voxelVolume;
+      std::ostringstream why;
+      why << "no tendon below the tuberosity: taken as a complete tear with no stump found within "
+          << std::lround(sa.tear.stumpSearchedMm) << " mm below the footprint (retraction not "
+          << "measured); ";
+      if (fluidMm3 >= params.minTearVolumeMm3)
+        why << std::lround(fluidMm3) << " mm3 of fluid lies at the footprint";
+      else
+        why << "no fluid at the footprint: a chronic tear, or a tendon the analysis missed; "
+               "check the images";
+      sa.qc.push_back(why.str());
       continue;
     }
     sa.tendonFound = true;
     const auto secs = Sections(ts.tendon, g);
-    sa.footprintLps = {tf.tipLps[0], tf.tipLps[1], footprintZ};
 
     // Fluid-bright voxels near the tendon or in its course.
     Mask bright(n, 0), tear(n, 0);

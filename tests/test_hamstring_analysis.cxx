@@ -351,7 +351,8 @@ TEST_F(PhantomAnalysis, SameResultAtOneAndTwoThreads) {
 // With `truthLabels`, the truth's label map is returned too.
 HamstringAnalysisResult AnalyseGeneratedStudy(const PhantomOptions& o, const std::string& tag,
                                               PhantomStudyTruth& truth,
-                                              LabelImage::Pointer* truthLabels = nullptr) {
+                                              LabelImage::Pointer* truthLabels = nullptr,
+                                              const HamstringAnalysisParameters& params = {}) {
   const fs::path dir =
       fs::temp_directory_path() / ("ischia_" + tag + "_" + std::to_string(::getpid()));
   truth = GeneratePhantomStudy(o, dir);
@@ -359,7 +360,7 @@ HamstringAnalysisResult AnalyseGeneratedStudy(const PhantomOptions& o, const std
   const Prepared p = PrepareStudy(dir);
   HamstringAnalysisInput in;
   in.fluid = p.fluid, in.t1 = p.t1, in.t1FieldOfView = p.t1Fov, in.body = p.body;
-  HamstringAnalysisResult r = AnalyseHamstrings(in);
+  HamstringAnalysisResult r = AnalyseHamstrings(in, params);
   std::error_code ec;
   fs::remove_all(dir, ec);
   return r;
@@ -387,6 +388,43 @@ TEST(AnalyseHamstrings, LongRetractionStumpIsFoundBelowTheFluidGap) {
   ASSERT_TRUE(r.right.found) << r.right.reason;
   EXPECT_EQ(r.right.tear.type, "none");
   EXPECT_EQ(r.right.grade, "normal");
+}
+
+// A tuberosity with no tendon below it is a bared footprint: a complete tear whose stump was
+// not found, never "normal". Here no tissue is dark enough to be tendon (the tendon's T1 and
+// fluid-only limits set below any intensity), so neither side's tendon is found; the fluid of
+// the gap tells the torn side from the other in the note, not in the grade.
+TEST(AnalyseHamstrings, NoTendonBelowTheTuberosityIsACompleteTearWithoutStump) {
+  PhantomOptions o;
+  o.seed = 23;
+  o.left.pathology = PhantomCase::CompleteTear;
+  o.left.retractionMm = 30.0;
+  o.right.pathology = PhantomCase::Normal;
+  o.series = {PhantomSeries::AxialT1, PhantomSeries::AxialFluidSensitive};
+  o.inPlaneScale = 1.5;
+  o.supersampling = 1;
+  HamstringAnalysisParameters params;
+  params.tendonT1Level = params.tendonFluidOnlyLevel = -1e9;
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(o, "bared", truth, nullptr, params);
+  for (const SideAnalysis* s : {&r.left, &r.right}) {
+    SCOPED_TRACE(s->side);
+    ASSERT_TRUE(s->found) << s->reason;
+    EXPECT_FALSE(s->tendonFound);
+    EXPECT_EQ(s->tear.type, "complete");
+    EXPECT_EQ(s->grade, "complete_tear");
+    EXPECT_FALSE(s->tear.stumpFound);
+    EXPECT_EQ(s->tear.retractionMm, 0.0);
+    // The search reaches 80 + 25 mm below the tip (or the image's end), less a slice.
+    EXPECT_GT(s->tear.stumpSearchedMm, 60.0);
+    EXPECT_NEAR(s->footprintLps[2], s->tuberosityTipLps[2] + 12.0 * 1.5, 8.0);
+    ASSERT_FALSE(s->qc.empty());
+    EXPECT_NE(s->qc.back().find("no stump found"), std::string::npos) << s->qc.back();
+  }
+  EXPECT_NE(r.left.qc.back().find("of fluid lies at the footprint"), std::string::npos)
+      << r.left.qc.back();
+  EXPECT_NE(r.right.qc.back().find("no fluid at the footprint"), std::string::npos)
+      << r.right.qc.back();
 }
 
 // Tendinopathy with peritendinous oedema (seed 9214's right side: oedema as bright as fluid
@@ -708,6 +746,23 @@ TEST(AnalyseHamstrings, FootprintIsTheLowerEdgeOfTheBaredBone) {
   EXPECT_NEAR(r.right.tear.retractionMm, truth.right.retractionMm, 5.0);  // the limit
   ASSERT_TRUE(r.left.found) << r.left.reason;
   EXPECT_EQ(r.left.tear.type, "none");
+}
+
+// Seed 10703, right: a complete tear retracted 50 mm leaves a stump two slices (5.4 mm) long,
+// capped by the gap's fluid. Two slices were meant to be enough for a capped stump, but the
+// span asked for was one and a half slice spacings, so three slices: no tendon was found and
+// the side came out normal.
+TEST(AnalyseHamstrings, ATwoSliceStumpUnderTheGapIsACompleteTear) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(10703, PhantomCase::PartialTear, PhantomCase::CompleteTear), "stump2",
+      truth);
+  ASSERT_TRUE(r.right.found) << r.right.reason;
+  ASSERT_GT(truth.right.retractionMm, 45.0);
+  EXPECT_TRUE(r.right.tendonFound);
+  EXPECT_EQ(r.right.tear.type, "complete");
+  EXPECT_TRUE(r.right.tear.stumpFound);
+  EXPECT_NEAR(r.right.tear.retractionMm, truth.right.retractionMm, 5.0);  // the limit
 }
 
 // Seed 9804, right: a normal side graded tendinopathy for 10000 mm3 of "marrow oedema". The

@@ -450,6 +450,30 @@ TEST(Report, FailedStudyStillGetsAReportSayingWhy) {
   ExpectSelfContained(html);
 }
 
+// A tuberosity with no tendon below it: graded a complete tear with no stump found, its
+// retraction null (unknown). The card says so in the tear's colour, and the retraction reads
+// as no value, not as 0.
+TEST(Report, BaredFootprintIsACompleteTearWithoutARetraction) {
+  TempDir dir("ischia-report-bared");
+  json r = OkResult();
+  json& left = r["sides"]["left"];
+  left["tendon_found"] = false;
+  left["grade"] = "complete_tear";
+  left["tear"] = {{"type", "complete"},       {"retraction_mm", nullptr}, {"gap_mm", nullptr},
+                  {"extent_percent", 0.0},    {"length_mm", 0.0},         {"volume_mm3", 0.0},
+                  {"stump_found", false},     {"stump_searched_mm", 74.6}};
+  ischia::ReportOptions options;
+  options.writePdf = false;
+  const ischia::ReportOutcome outcome = ischia::WriteReport(r, dir.path, options);
+  ASSERT_TRUE(outcome.htmlWritten);
+  const std::string html = ReadText(dir.path / "report.html");
+  const std::size_t card = html.find("<div class=\"grade g-complete_tear\"><div class=\"side\">Left");
+  ASSERT_NE(card, std::string::npos);
+  EXPECT_NE(html.find("No stump found within 75 mm below the footprint", card), std::string::npos);
+  EXPECT_EQ(html.find("Retraction 0.0"), std::string::npos);
+  ExpectSelfContained(html);
+}
+
 // preprocessing.<role>.image_quality as `ischia run` writes it.
 json ImageQuality(double snr, bool low, double ghostRatio, double ghostPercent, bool motion) {
   return {{"snr", snr},

@@ -180,14 +180,22 @@ void GradeCards(std::ostringstream& h, const json& r) {
   for (const char* side : kSides) {
     const std::string base = std::string("sides/") + side;
     const std::string grade = SideFound(r, side) ? Str(r, base + "/grade") : "";
-    // A grade without a measured tendon is no finding: grey, whatever its label.
-    const std::string style = grade.empty() || !TendonFound(r, side) ? "unknown" : grade;
+    // A grade without a measured tendon is no finding: grey, whatever its label; except a
+    // bared footprint, graded as a complete tear.
+    const bool bared = SideFound(r, side) && !TendonFound(r, side) && grade == "complete_tear";
+    const std::string style =
+        grade.empty() || (!TendonFound(r, side) && !bared) ? "unknown" : grade;
     h << "<div class=\"grade g-" << HtmlEscape(style) << "\"><div class=\"side\">"
       << SideTitle(side) << "</div><div class=\"value\" data-field=\"" << base << "/grade\">"
       << HtmlEscape(SideFound(r, side) ? GradeLabel(grade) : "Not assessed")
       << "</div><div class=\"why\">";
     if (!SideFound(r, side)) {
       h << "Tuberosity not found: " << HtmlEscape(Or(Str(r, base + "/reason"), "no reason given"));
+    } else if (bared) {
+      h << "<span class=\"warn\">No tendon below the tuberosity: taken as a complete tear. No "
+           "stump found within "
+        << Fmt(Num(r, base + "/tear/stump_searched_mm"), 0)
+        << " mm below the footprint: retraction not measured.</span>";
     } else if (!TendonFound(r, side)) {
       h << "<span class=\"warn\">Tendon not found at this tuberosity: nothing was measured on this "
            "side.</span>";
