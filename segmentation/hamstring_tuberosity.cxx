@@ -128,6 +128,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   // (cortex) and inside the body (subcutaneous fat borders air and skin, not cortex).
   Mask marrow(n, 0);
   const auto ring = DiskOffsets(g, params.cortexThicknessMm + std::max(g.sx, g.sy));
+  const auto bridgeDisk = DiskOffsets(g, params.minMarrowWidthMm / 2);
   const double pixelArea = g.sx * g.sy;
   // Every marrow-bright region per slice, ringed by cortex or not: towards the tip the slice
   // cuts the curved cortex obliquely and partial volume turns the ring grey, so there the
@@ -162,11 +163,44 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
                 return T[off + t] < cortexT1 ? 1u : 0u;
               },
               edge, edgeDark, edgeOut);
+    auto ringed = [&](const std::vector<double>& e, const std::vector<double>& d,
+                      const std::vector<double>& o, int c) {
+      return e[c] > 0 && o[c] <= 0.05 * e[c] && d[c] >= 0.6 * e[c];
+    };
+    Mask joined(ss, 0);
+    bool anyJoined = false;
     for (int c = 1; c <= nc; ++c) {
-      if (!sizeOk(c) || edge[c] == 0 || edgeOut[c] > 0.05 * edge[c] ||
-          edgeDark[c] < 0.6 * edge[c])
-        continue;
-      for (int p : pix[c]) marrow[off + p] = 1;
+      if (sizeOk(c) && ringed(edge, edgeDark, edgeOut, c)) {
+        for (int p : pix[c]) marrow[off + p] = 1;
+      } else if (pix[c].size() * pixelArea >= 12.0 * scale * scale) {
+        for (int p : pix[c]) joined[p] = 1;
+        anyJoined = true;
+      }
+    }
+    // Where the slice cuts a thin cortex obliquely (towards the tuberosity's rounded end) a
+    // bridge a pixel or two wide can join the marrow to the fat around the bone: the joined
+    // region has no cortical ring. An opening (`minMarrowWidthMm` across, the narrowest
+    // marrow) cuts such bridges, and each piece is tested as any region.
+    if (!anyJoined) return;
+    Mask opened(ss);
+    OpenSlice(joined.data(), opened.data(), g, bridgeDisk);
+    std::vector<int> plab;
+    const int np = LabelSlice(opened.data(), g.nx, g.ny, plab);
+    std::vector<std::size_t> pcount(np + 1, 0);
+    for (std::size_t q = 0; q < ss; ++q) pcount[plab[q]] += plab[q] ? 1 : 0;
+    auto pieceSizeOk = [&](int c) {
+      const double area = pcount[c] * pixelArea;
+      return area >= 12.0 * scale * scale && area <= 6000.0 * scale * scale;
+    };
+    RimCounts(plab, np, g, ring, pieceSizeOk,
+              [&](std::size_t t) {
+                if (!bodyT1[off + t]) return 2u;
+                return T[off + t] < cortexT1 ? 1u : 0u;
+              },
+              edge, edgeDark, edgeOut);
+    for (std::size_t q = 0; q < ss; ++q) {
+      const int c = plab[q];
+      if (c && pieceSizeOk(c) && ringed(edge, edgeDark, edgeOut, c)) marrow[off + q] = 1;
     }
   });
 

@@ -627,6 +627,19 @@ TEST(AnalyseHamstrings, FatUnderTheTipRingedByMuscleIsNotBone) {
   ExpectTipsWithin(r, truth, 10.0, 5.0);  // left: the limit
 }
 
+// Seeds 10707 and 10725, left (unseen round 16): towards the tuberosity's end the slice cuts
+// its thin cortex obliquely, and a bridge a pixel or two wide joined the marrow to the fat
+// around the bone. The joined region, with no cortical ring, was not marrow, so the bone
+// seemed to end four slices high: 22.7 and 22.9 mm off, the thickness of 10707 left 7.6 mm
+// off with it. An opening cuts such bridges, and the pieces are tested as any region.
+TEST(AnalyseHamstrings, MarrowJoinedToTheFatThroughAThinCortexIsStillMarrow) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(10707, PhantomCase::PartialTear, PhantomCase::Normal), "bridge", truth);
+  ExpectTipsWithin(r, truth, 5.0, 10.0);  // right: the limit
+  EXPECT_NEAR(r.left.maximum.thicknessMm, truth.left.maximum.thicknessMm, 1.5);  // the limit
+}
+
 // Seed 10315, left (unseen round 12): the walk followed the grey tuberosity down three
 // slices past the two-slice limit, then took a grey spot under the last section (a speck of
 // fat and muscle in partial volume, its centre 7 mm off) as the bone's grazed end: 14.2 mm
