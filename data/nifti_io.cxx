@@ -47,11 +47,15 @@ typename TImage::Pointer Read(const std::filesystem::path& path) {
 
 void WriteNifti(const LabelImage* image, const std::filesystem::path& path) { Write(image, path); }
 void WriteNifti(const FloatImage* image, const std::filesystem::path& path) { Write(image, path); }
+void WriteNifti(const MaskImage* image, const std::filesystem::path& path) { Write(image, path); }
 LabelImage::Pointer ReadLabelNifti(const std::filesystem::path& path) {
   return Read<LabelImage>(path);
 }
 FloatImage::Pointer ReadFloatNifti(const std::filesystem::path& path) {
   return Read<FloatImage>(path);
+}
+MaskImage::Pointer ReadMaskNifti(const std::filesystem::path& path) {
+  return Read<MaskImage>(path);
 }
 
 }  // namespace ischia

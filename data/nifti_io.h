@@ -11,7 +11,9 @@ namespace ischia {
 // Throw std::runtime_error naming the file and ITK's reason on failure.
 void WriteNifti(const LabelImage* image, const std::filesystem::path& path);
 void WriteNifti(const FloatImage* image, const std::filesystem::path& path);
+void WriteNifti(const MaskImage* image, const std::filesystem::path& path);
 LabelImage::Pointer ReadLabelNifti(const std::filesystem::path& path);
 FloatImage::Pointer ReadFloatNifti(const std::filesystem::path& path);
+MaskImage::Pointer ReadMaskNifti(const std::filesystem::path& path);
 
 }  // namespace ischia

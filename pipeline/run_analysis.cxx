@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cmath>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <map>
@@ -341,28 +342,32 @@ json LeftRightJson(const SideAnalysis& l, const SideAnalysis& r) {
           {"marrow_oedema_mm3", pair(l.marrowOedemaMm3, r.marrowOedemaMm3)}};
 }
 
-// Stages 3-6 on the prepared series; writes OUT_DIR/labels.nii.gz (atomically) and fills the
-// sides, the left-right comparison and the analysis QC of `result`.
-HamstringAnalysisResult AnalyseSides(const PreparedStudy& study, const RunConfig& config, const fs::path& outDir,
-                  json& result) {
-  const PreparedSeries& fluid = study.series.front();
-  const PreparedSeries* t1 = nullptr;
-  for (const PreparedSeries& p : study.series)
-    if (p.role == "axial_t1") t1 = &p;
-  HamstringAnalysisInput input;
-  input.fluid = fluid.standardised.GetPointer();
-  input.body = fluid.body.GetPointer();
-  if (t1) {
-    input.t1 = t1->standardised.GetPointer();
-    input.t1FieldOfView = t1->fieldOfView.GetPointer();
+// Developer aid (docs/accuracy.md): with ISCHIA_DEBUG_IMAGES=1 the images stages 3-6 start
+// from are written to OUT_DIR/debug/, with their exact geometry (NIfTI keeps it in single
+// precision), so that `ischia-replay` can run those stages again without reading and
+// preprocessing the study.
+void WriteAnalysisInput(const HamstringAnalysisInput& input, const fs::path& dir) {
+  // Uncompressed: noisy floating-point images hardly compress, and zlib would take seconds.
+  fs::create_directories(dir);
+  WriteNifti(input.fluid, dir / "fluid.nii");
+  WriteNifti(input.body, dir / "body.nii");
+  if (input.t1) WriteNifti(input.t1, dir / "t1.nii");
+  if (input.t1FieldOfView) WriteNifti(input.t1FieldOfView, dir / "t1_fov.nii");
+  const FloatImage& f = *input.fluid;
+  json geometry = {{"origin", json::array()}, {"spacing", json::array()}, {"direction", json::array()}};
+  for (int a = 0; a < 3; ++a) {
+    geometry["origin"].push_back(f.GetOrigin()[a]);
+    geometry["spacing"].push_back(f.GetSpacing()[a]);
+    for (int b = 0; b < 3; ++b) geometry["direction"].push_back(f.GetDirection()[a][b]);
   }
+  WriteFileAtomically(dir / "geometry.json", geometry.dump(1) + "\n");
+}
+
+// Stages 3-6 on the images in the axial fluid-sensitive grid; writes OUT_DIR/labels.nii.gz
+// (atomically) and fills the sides, the left-right comparison and the analysis QC of `result`.
+HamstringAnalysisResult AnalyseInput(const HamstringAnalysisInput& input, const RunConfig& config,
+                                     const fs::path& outDir, json& result) {
   const HamstringAnalysisResult r = AnalyseHamstrings(input, config.analysis);
-  // Developer aid (docs/accuracy.md): the standardised images the analysis saw.
-  if (const char* debug = std::getenv("ISCHIA_DEBUG_IMAGES"); debug && *debug == '1') {
-    fs::create_directories(outDir / "debug");
-    WriteNifti(input.fluid, outDir / "debug" / "fluid.nii.gz");
-    if (input.t1) WriteNifti(input.t1, outDir / "debug" / "t1.nii.gz");
-  }
   // The label map first, result.json last: a run killed in between leaves no result.json.
   const fs::path tmp = outDir / ("labels.partial-" + std::to_string(::getpid()) + ".nii.gz");
   WriteNifti(r.labels.GetPointer(), tmp);
@@ -377,6 +382,26 @@ HamstringAnalysisResult AnalyseSides(const PreparedStudy& study, const RunConfig
     result["warnings"].push_back("neither ischial tuberosity was found: " + r.left.reason);
   }
   return r;
+}
+
+// Stages 3-6 on the prepared series (see AnalyseInput).
+HamstringAnalysisResult AnalyseSides(const PreparedStudy& study, const RunConfig& config, const fs::path& outDir,
+                  json& result) {
+  const PreparedSeries& fluid = study.series.front();
+  const PreparedSeries* t1 = nullptr;
+  for (const PreparedSeries& p : study.series)
+    if (p.role == "axial_t1") t1 = &p;
+  HamstringAnalysisInput input;
+  input.fluid = fluid.standardised.GetPointer();
+  input.body = fluid.body.GetPointer();
+  if (t1) {
+    input.t1 = t1->standardised.GetPointer();
+    input.t1FieldOfView = t1->fieldOfView.GetPointer();
+  }
+  if (const char* debug = std::getenv("ISCHIA_DEBUG_IMAGES"); debug && *debug == '1') {
+    WriteAnalysisInput(input, outDir / "debug");
+  }
+  return AnalyseInput(input, config, outDir, result);
 }
 
 SideOverlay ToOverlay(const SideAnalysis& s) {
@@ -699,6 +724,50 @@ int RunStudyAnalysis(const RunOptions& options, json* resultOut) {
   if (resultOut) *resultOut = result;
   if (inputError) throw *inputError;
   return exitCode;
+}
+
+int ReplayAnalysis(const fs::path& debugDir, const fs::path& outDir,
+                   const std::optional<fs::path>& configPath) {
+  const RunConfig config = configPath ? LoadRunConfig(*configPath) : RunConfig{};
+  std::ifstream geometryFile(debugDir / "geometry.json");
+  if (!geometryFile) throw std::runtime_error("cannot read " + (debugDir / "geometry.json").string());
+  const json geometry = json::parse(geometryFile);
+  auto file = [&](const std::string& name) {  // NAME.nii, or NAME.nii.gz
+    const fs::path plain = debugDir / (name + ".nii");
+    return fs::exists(plain) ? plain : debugDir / (name + ".nii.gz");
+  };
+  FloatImage::Pointer fluid = ReadFloatNifti(file("fluid"));
+  MaskImage::Pointer body = ReadMaskNifti(file("body"));
+  FloatImage::Pointer t1;
+  MaskImage::Pointer t1Fov;
+  if (fs::exists(file("t1"))) t1 = ReadFloatNifti(file("t1"));
+  if (fs::exists(file("t1_fov"))) t1Fov = ReadMaskNifti(file("t1_fov"));
+  // The grid exactly as the run had it.
+  FloatImage::PointType origin;
+  FloatImage::SpacingType spacing;
+  FloatImage::DirectionType direction;
+  for (unsigned a = 0; a < 3; ++a) {
+    origin[a] = geometry.at("origin").at(a).get<double>();
+    spacing[a] = geometry.at("spacing").at(a).get<double>();
+    for (unsigned b = 0; b < 3; ++b) direction[a][b] = geometry.at("direction").at(3 * a + b).get<double>();
+  }
+  auto place = [&](itk::ImageBase<3>* image) {
+    if (!image) return;
+    image->SetOrigin(origin), image->SetSpacing(spacing), image->SetDirection(direction);
+  };
+  place(fluid), place(body), place(t1), place(t1Fov);
+  HamstringAnalysisInput input;
+  input.fluid = fluid.GetPointer();
+  input.body = body.GetPointer();
+  input.t1 = t1.GetPointer();
+  input.t1FieldOfView = t1Fov.GetPointer();
+  fs::create_directories(outDir);
+  json result = {{"schema", "ischia.replay/1"}, {"debug_dir", debugDir.string()},
+                 {"config", RunConfigToJson(config)}};
+  AnalyseInput(input, config, outDir, result);
+  WriteFileAtomically(outDir / "result.json",
+                      result.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+  return 0;
 }
 
 }  // namespace ischia

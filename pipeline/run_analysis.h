@@ -24,4 +24,11 @@ struct RunOptions {
 // DICOM images. `result`, when given, receives the JSON written.
 int RunStudyAnalysis(const RunOptions& options, nlohmann::json* result = nullptr);
 
+// Developer aid: stages 3-6 again on the images a run wrote with ISCHIA_DEBUG_IMAGES=1
+// (OUT_DIR/debug/), without reading or preprocessing the study. Writes OUT_DIR2/labels.nii.gz
+// and OUT_DIR2/result.json (schema ischia.replay/1: sides, left_right, analysis_qc, config).
+// Throws std::exception on unreadable input.
+int ReplayAnalysis(const std::filesystem::path& debugDir, const std::filesystem::path& outDir,
+                   const std::optional<std::filesystem::path>& configPath);
+
 }  // namespace ischia

@@ -6,6 +6,11 @@ real pipeline on each, compares result.json and labels.nii.gz with truth/ and pr
 table and a summary against the targets of issue 4. Standard library only.
 
   scripts/evaluate.py --seeds 9001-9030 --work /tmp/ischia-eval [--threads 2] [--check-threads]
+
+Measuring a change to the analysis over many studies: run once with --debug-images (each run
+keeps the images stages 3-6 start from in WORK/out-SEED/debug/), then after each change
+`--replay NAME` runs only those stages again (build/ischia-replay, seconds a study) into
+WORK/NAME-SEED/ and scores them.
 """
 import argparse, gzip, json, math, os, statistics, struct, subprocess, sys, time
 
@@ -65,8 +70,8 @@ def dice(a, b):
     return 2 * len(a & b) / (len(a) + len(b)) if (a or b) else 1.0
 
 
-def run(cmd):
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def run(cmd, env=None):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     return p.returncode, p.stdout
 
 
@@ -79,6 +84,10 @@ def main():
     ap.add_argument("--check-threads", action="store_true", help="also run at --threads 1 and compare")
     ap.add_argument("--in-plane-scale", type=float, default=1.0)
     ap.add_argument("--generate-only", action="store_true", help="only write the studies")
+    ap.add_argument("--debug-images", action="store_true",
+                    help="keep the analysis input images in WORK/out-SEED/debug (for --replay)")
+    ap.add_argument("--replay", metavar="NAME",
+                    help="run stages 3-6 again on WORK/out-SEED/debug into WORK/NAME-SEED and score those")
     ap.add_argument("--score-only", action="store_true",
                     help="score the results already in WORK/out-SEED (no runs; time column 0)")
     args = ap.parse_args()
@@ -93,9 +102,12 @@ def main():
         left, right = CASES[n % 4], CASES[(n // 4 + n + 1) % 4]
         study = os.path.join(args.work, f"study-{seed}")
         out = os.path.join(args.work, f"out-{seed}")
+        if args.replay:
+            debug = os.path.join(out, "debug")
+            out = os.path.join(args.work, f"{args.replay}-{seed}")
         if not os.path.exists(os.path.join(study, "truth", "truth.json")):
-            if args.score_only:  # nothing to score: say so, do not generate
-                failures.append((seed, None, f"--score-only: no study with truth in {study}"))
+            if args.score_only or args.replay:  # nothing to score: say so, do not generate
+                failures.append((seed, None, f"no study with truth in {study}"))
                 continue
             code, text = run([args.ischia, "phantom", "--out", study, "--seed", str(seed), "--left", left,
                               "--right", right, "--in-plane-scale", str(args.in_plane_scale), "--force"])
@@ -104,17 +116,23 @@ def main():
         if args.generate_only:
             continue
         code, text, seconds = 0, "", 0.0
-        if not args.score_only:
+        if args.replay and not args.score_only:
             t0 = time.time()
+            code, text = run([os.path.join(os.path.dirname(args.ischia), "ischia-replay"), debug,
+                              "--out", out])
+            seconds = time.time() - t0
+        elif not args.score_only:
+            t0 = time.time()
+            env = dict(os.environ, ISCHIA_DEBUG_IMAGES="1") if args.debug_images else None
             code, text = run([args.ischia, "run", study, "--out", out, "--threads", str(args.threads),
-                               "--no-render", "--no-pdf"])
+                               "--no-render", "--no-pdf"], env)
             seconds = time.time() - t0
         truth = json.load(open(os.path.join(study, "truth", "truth.json")))
         if code != 0 or not os.path.exists(os.path.join(out, "result.json")):
             failures.append((seed, code, text.strip().splitlines()[-1:] if text else f"no {out}/result.json"))
             continue
         result = json.load(open(os.path.join(out, "result.json")))
-        if args.check_threads and not args.score_only:
+        if args.check_threads and not args.score_only and not args.replay:
             out1 = out + "-t1"
             run([args.ischia, "run", study, "--out", out1, "--threads", "1", "--no-render", "--no-pdf"])
             r1 = json.load(open(os.path.join(out1, "result.json")))

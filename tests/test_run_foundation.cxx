@@ -479,6 +479,25 @@ TEST(RunCli, GeneratedStudySameResultAtOneAndTwoThreads) {
   EXPECT_EQ(results[1]["image_quality"], results[2]["image_quality"]);
   EXPECT_FALSE(labels[1].empty());
   EXPECT_TRUE(labels[1] == labels[2]) << "labels.nii.gz differs between 1 and 2 threads";
+
+  // The developer's replay (docs/accuracy.md): the analysis alone, run again on the images a
+  // run saved with ISCHIA_DEBUG_IMAGES=1, gives that run's sides and label map.
+  const fs::path debugRun = dir.path / "debug-run", replay = dir.path / "replay";
+  const std::string cmd = "ISCHIA_DEBUG_IMAGES=1 " + std::string(ISCHIA_CLI) + " run " +
+                          study.string() + " --out " + debugRun.string() +
+                          " --no-render --no-pdf >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  ASSERT_TRUE(fs::exists(debugRun / "debug" / "geometry.json"));
+  EXPECT_EQ(ReadJson(debugRun / "result.json")["sides"], results[1]["sides"]);
+  const std::string replayCmd = std::string(ISCHIA_REPLAY) + " " + (debugRun / "debug").string() +
+                                " --out " + replay.string() + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(replayCmd.c_str()), 0);
+  const nlohmann::json rr = ReadJson(replay / "result.json");
+  EXPECT_EQ(rr["schema"], "ischia.replay/1");
+  EXPECT_EQ(rr["sides"], results[1]["sides"]);
+  std::ifstream in(replay / "labels.nii.gz", std::ios::binary);
+  EXPECT_TRUE(std::string(std::istreambuf_iterator<char>(in), {}) == labels[1])
+      << "the replay's labels.nii.gz differs from the run's";
 }
 
 TEST(RunCli, SyntheticStudyWithoutPelvicBonesIsAnalysedWithBothSidesNotFound) {
