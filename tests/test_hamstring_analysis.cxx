@@ -640,6 +640,27 @@ TEST(AnalyseHamstrings, MarrowJoinedToTheFatThroughAThinCortexIsStillMarrow) {
   EXPECT_NEAR(r.left.maximum.thicknessMm, truth.left.maximum.thicknessMm, 1.5);  // the limit
 }
 
+// Seed 10519, left (round 10501-10530): a piece cut from fat next to the bone's end looked
+// ringed by cortex, and taken as marrow it made a new lowest section: 19.9 mm off. A piece is
+// marrow only where it continues the ringed marrow of the slice next to it.
+TEST(AnalyseHamstrings, APieceOfFatCutFromAJoinedRegionIsNotMarrow) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(10519, PhantomCase::PartialTear, PhantomCase::CompleteTear), "piece", truth);
+  ExpectTipsWithin(r, truth, 10.0, 5.0);  // left: the limit (6.5 mm now)
+}
+
+// Seed 10810, right (unseen round 17): the last marrow section was between a third and 2/5
+// of the one above it, so the fat under it (grey on T1 in partial volume) was followed one slice down as the
+// bone's end: 13.1 mm off. A section under 1/2.5 of the one above ends within its slice.
+TEST(AnalyseHamstrings, ASectionUnderTwoFifthsOfTheOneAboveEndsTheBone) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(10810, PhantomCase::Tendinopathy, PhantomCase::Normal), "taper", truth);
+  ExpectTipsWithin(r, truth, 5.0, 5.0);
+  EXPECT_NEAR(r.right.maximum.thicknessMm, truth.right.maximum.thicknessMm, 1.5);  // the limit
+}
+
 // Seed 10315, left (unseen round 12): the walk followed the grey tuberosity down three
 // slices past the two-slice limit, then took a grey spot under the last section (a speck of
 // fat and muscle in partial volume, its centre 7 mm off) as the bone's grazed end: 14.2 mm
