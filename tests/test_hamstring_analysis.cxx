@@ -661,6 +661,17 @@ TEST(AnalyseHamstrings, ASectionUnderTwoFifthsOfTheOneAboveEndsTheBone) {
   EXPECT_NEAR(r.right.maximum.thicknessMm, truth.right.maximum.thicknessMm, 1.5);  // the limit
 }
 
+// Seed 10920, left (unseen round 18): below a section under 2/5 of the one above it the walk
+// found nothing on the next slice and took marrow two slices down as the bone going on: 7.1
+// mm off. Such a section ends the bone within its own slice, so nothing two slices down is
+// looked for (1.8 mm).
+TEST(AnalyseHamstrings, NoSliceIsSkippedUnderASectionThatEndsTheBone) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(10920, PhantomCase::CompleteTear, PhantomCase::Normal), "noskip", truth);
+  ExpectTipsWithin(r, truth, 4.0, 5.0);
+}
+
 // Seed 10315, left (unseen round 12): the walk followed the grey tuberosity down three
 // slices past the two-slice limit, then took a grey spot under the last section (a speck of
 // fat and muscle in partial volume, its centre 7 mm off) as the bone's grazed end: 14.2 mm
