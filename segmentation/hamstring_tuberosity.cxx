@@ -208,13 +208,14 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   // ringed-looking piece of fat between muscles, or of fat next to the tip, does not (10519
   // left: 19.9 mm off when every piece was taken). Pieces are added in a sweep upwards and one
   // downwards, each against the marrow of the slice before it.
+  // How far a bone's section moves between neighbouring slices (scaled).
+  const auto link = DiskOffsets(g, 4.0 * scale);
   {
     std::vector<std::vector<int>> plabs(g.nz);
     std::vector<int> npieces(g.nz, 0);
     ForEachSlice(g.nz, [&](int k) {
       npieces[k] = LabelSlice(pieces.data() + static_cast<std::size_t>(k) * ss, g.nx, g.ny, plabs[k]);
     });
-    const auto pieceLink = DiskOffsets(g, 4.0 * scale);
     auto sweep = [&](int k0, int k1, int dk) {
       for (int k = k0 + dk; k != k1; k += dk) {
         if (npieces[k] == 0) continue;
@@ -223,7 +224,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
         const std::vector<int>& lab = plabs[k];
         std::vector<std::uint8_t> ok(npieces[k] + 1, 0);
         Mask prevNear(ss);
-        DilateSlice(marrow.data() + offPrev, prevNear.data(), g, pieceLink);
+        DilateSlice(marrow.data() + offPrev, prevNear.data(), g, link);
         for (std::size_t q = 0; q < ss; ++q) {
           if (lab[q] && prevNear[q]) ok[lab[q]] = 1;
         }
@@ -245,7 +246,6 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   ForEachSlice(g.nz, [&](int k) {
     nlab[k] = LabelSlice(marrow.data() + static_cast<std::size_t>(k) * ss, g.nx, g.ny, slab[k]);
   });
-  const auto link = DiskOffsets(g, 4.0 * scale);
   // Dilated marrow per slice (for overlap tests with the neighbouring slices).
   Mask near(n, 0);
   ForEachSlice(g.nz, [&](int k) {
@@ -531,6 +531,8 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   };
   std::vector<Chain> chains;
   const double minEndArea = 50.0 * scale * scale;
+  // A section under 1/kEndTaper of the one above it ends within its own slice (see the walk).
+  constexpr double kEndTaper = 2.5;
   const auto stripDisk = DiskOffsets(g, params.minMarrowWidthMm / 2);
   const double minMidArea = 150.0 * scale * scale, maxMidArea = 3000.0 * scale * scale;
   for (int k = 0; k < g.nz; ++k) {
@@ -555,12 +557,13 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       for (;;) {
         int kn = -1;
         bool relaxedNext = false, wideRelaxed = false, greySpotNext = false;
-        // A section under 1/2.5 of the one above it ends within its own slice (see below): the
+        // A section under 1/kEndTaper of the one above it ends within its own slice (below): the
         // bone is not looked for two slices down (10920 left: 7.1 mm off, marrow two slices
         // under such a section taken as the bone going on).
-        double curCount = 0, aboveCount = 0;
-        for (std::size_t q = 0; q < ss; ++q) curCount += cur[q], aboveCount += prevCur[q];
-        const bool endsHere = 2.5 * curCount < aboveCount;
+        double curArea = 0, aboveArea = 0;
+        for (std::size_t q = 0; q < ss; ++q) curArea += cur[q], aboveArea += prevCur[q];
+        curArea *= pixelArea, aboveArea *= pixelArea;
+        const bool endsHere = kEndTaper * curArea < aboveArea;
         for (int step = 1; step <= (endsHere ? 1 : 2) && kn < 0; ++step) {
           const int kb = g.Inferior(kc, step);
           if (!inFov(kb, cur)) {
@@ -569,9 +572,6 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
           }
           // Follow every section under the current ones (the lowest reached is the tip), but
           // not one on the other side or one that balloons (another bone joining).
-          double curArea = 0;
-          for (std::size_t q = 0; q < ss; ++q) curArea += cur[q];
-          curArea *= pixelArea;
           std::vector<char> keep(nlab[kb] + 1, 0);
           bool any = false;
           // On the next slice most of a section lies under the current one; a fragment at its
@@ -614,10 +614,10 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
             // third, half a slice, left 10810 right 13.1 mm off; 2.5 moved 7 of 240 sides,
             // 6 closer.)
             if (relaxedNext) {
-              double below = 0, above = 0;
-              for (std::size_t q = 0; q < ss; ++q) below += nxt[q], above += prevCur[q];
-              below *= pixelArea, above *= pixelArea;
-              if (2.5 * curArea < above && below > 0.5 * curArea) any = false, relaxedNext = false;
+              double below = 0;
+              for (std::size_t q = 0; q < ss; ++q) below += nxt[q];
+              below *= pixelArea;
+              if (endsHere && below > 0.5 * curArea) any = false, relaxedNext = false;
               // A grey section as wide as half the one above, a quarter of it oedema-bright on
               // the fluid-sensitive image, is the bone's body with marrow oedema (which greys
               // the marrow on T1), not the oblique cut through its rounded end nor fat under it
