@@ -258,6 +258,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   // followed below it runs down the ramus. The opening by a disk wider than the ramus removes
   // the ramus; its pieces are the section's bulbs, the largest the bulb (see Bulb).
   const auto bulbDisk = DiskOffsets(g, 5.0 * scale);
+  constexpr double kRamusBarMm2 = 100.0;  // the least piece of ramus the opening removes
   auto BulbPieces = [&](const Mask& sec, std::vector<int>& lab) {
     Mask opened(ss);
     OpenSlice(sec.data(), opened.data(), g, bulbDisk);
@@ -355,6 +356,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     // The bulbs of each part of `cur`, opened once however many regions lie under it.
     std::vector<std::vector<int>> bulbLab(ncl + 1);
     std::vector<int> nBulbs(ncl + 1, -1);
+    std::vector<double> barCnt(ncl + 1, 0);  // per part, the largest piece the opening removed
     for (int l = 1; l <= nr; ++l) {
       if (cnt[l] * pixelArea < minArea || rim[l] < 0.6 * edge[l] || cnt[l] >= 0.2 * above[l])
         continue;
@@ -363,6 +365,12 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
         Mask part(ss);
         for (std::size_t q = 0; q < ss; ++q) part[q] = cl[q] == c;
         nBulbs[c] = BulbPieces(part, bulbLab[c]);
+        for (std::size_t q = 0; q < ss; ++q) part[q] = part[q] && !bulbLab[c][q];
+        std::vector<int> removedLab;
+        const int nRemoved = LabelSlice(part.data(), g.nx, g.ny, removedLab);
+        std::vector<double> removedCnt(nRemoved + 1, 0);
+        for (std::size_t q = 0; q < ss; ++q) removedCnt[removedLab[q]] += removedLab[q] != 0;
+        for (int t = 1; t <= nRemoved; ++t) barCnt[c] = std::max(barCnt[c], removedCnt[t]);
       }
       const std::vector<int>& bl = bulbLab[c];
       const int nb = nBulbs[c];
@@ -375,9 +383,15 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       int b = 0;
       for (int t = 1; t <= nb; ++t)
         if (!b || bulbShare[t] > bulbShare[b]) b = t;
-      // The ramus: the opening removed at least half of the part (not just its rim).
-      if (b && bulbShare[b] >= 0.5 * cnt[l] && bulbCnt[b] <= 0.5 * above[l])
-        above[l] = bulbCnt[b];
+      // The ramus: the opening removed at least half of the part, or one piece of it a bar of
+      // the ramus's size (100 mm2 scaled: as wide as the 10 mm disk and as long), not just the
+      // part's rim (the ends of a slim section shaved off). A ramus joined to a large bulb is
+      // a small share of the part yet more than the rim (10706 right: 15.7 mm off, the
+      // tuberosity's last section, 180 mm2, refused as under a fifth of bulb and ramus, 920;
+      // a bar of 50, 100 or 200 mm2 changed the same sides).
+      const bool ramus = bulbCnt[b] <= 0.5 * above[l] ||
+                         barCnt[c] * pixelArea >= kRamusBarMm2 * scale * scale;
+      if (b && bulbShare[b] >= 0.5 * cnt[l] && ramus) above[l] = bulbCnt[b];
     }
     for (std::size_t q = 0; q < ss; ++q) {
       const int l = rl[q];

@@ -661,6 +661,20 @@ TEST(AnalyseHamstrings, ASectionUnderTwoFifthsOfTheOneAboveEndsTheBone) {
   EXPECT_NEAR(r.right.maximum.thicknessMm, truth.right.maximum.thicknessMm, 1.5);  // the limit
 }
 
+// Seed 10706, right (round 10701-10730): the ischiopubic ramus still joins the section above
+// the tuberosity's last one, a bar of 230 mm2 beside a bulb of 690. The last section
+// (180 mm2, its cortex grey in partial volume) was refused as under a fifth of bulb and ramus
+// together, and the walk went on down the ramus: 15.7 mm off. A removed piece of the ramus's
+// size makes the bulb alone the section the last one is measured against (3.9 mm).
+TEST(AnalyseHamstrings, TheRamusJoinedAboveDoesNotMakeTheLastSectionASpeck) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(10706, PhantomCase::Tendinopathy, PhantomCase::CompleteTear), "ramusbar",
+      truth);
+  ExpectTipsWithin(r, truth, 10.0, 6.0);  // left: the limit (4.6 mm now)
+  EXPECT_EQ(r.right.tear.type, "complete");
+}
+
 // Seed 10920, left (unseen round 18): below a section under 2/5 of the one above it the walk
 // found nothing on the next slice and took marrow two slices down as the bone going on: 7.1
 // mm off. Such a section ends the bone within its own slice, so nothing two slices down is
