@@ -387,8 +387,8 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       // the ramus's size (100 mm2 scaled: as wide as the 10 mm disk and as long), not just the
       // part's rim (the ends of a slim section shaved off). A ramus joined to a large bulb is
       // a small share of the part yet more than the rim (10706 right: 15.7 mm off, the
-      // tuberosity's last section, 180 mm2, refused as under a fifth of bulb and ramus, 920;
-      // a bar of 50, 100 or 200 mm2 changed the same sides).
+      // tuberosity's last section, 180 mm2, refused as under a fifth of bulb and ramus, 920,
+      // with a bar of 230; docs/accuracy.md has the replay of other bar sizes).
       const bool ramus = bulbCnt[b] <= 0.5 * above[l] ||
                          barCnt[c] * pixelArea >= kRamusBarMm2 * scale * scale;
       if (b && bulbShare[b] >= 0.5 * cnt[l] && ramus) above[l] = bulbCnt[b];
