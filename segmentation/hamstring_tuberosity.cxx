@@ -584,15 +584,21 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       std::vector<std::tuple<WalkKey, std::size_t, int>> trail;
       const WalkTail* tail = nullptr;  // the rest of the walk, already known
       for (;;) {
+        // The pixel counts of the current section and the one above it (from the key).
+        std::array<std::size_t, 3> secCnt{};
         {
           WalkKey key{static_cast<std::uint32_t>(kc), static_cast<std::uint32_t>(kPrev),
                       static_cast<std::uint32_t>(relaxedSteps),
                       static_cast<std::uint32_t>(endsInGreySpot),
                       static_cast<std::uint32_t>(sideLeft)};
+          int i = 0;
           for (const Mask* m : {&cur, &prevCur, &prevPrevCur}) {
-            key.push_back(static_cast<std::uint32_t>(std::count(m->begin(), m->end(), 1)));
+            const std::size_t at = key.size();
+            key.push_back(0);  // the section's pixel count, then its pixels
             for (std::size_t q = 0; q < ss; ++q)
               if ((*m)[q]) key.push_back(static_cast<std::uint32_t>(q));
+            secCnt[i] = key.size() - at - 1;
+            key[at] = static_cast<std::uint32_t>(secCnt[i++]);
           }
           const auto it = walked.find(key);
           if (it != walked.end()) {
@@ -606,9 +612,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
         // A section under 1/kEndTaper of the one above it ends within its own slice (below): the
         // bone is not looked for two slices down (10920 left: 7.1 mm off, marrow two slices
         // under such a section taken as the bone going on).
-        double curArea = 0, aboveArea = 0;
-        for (std::size_t q = 0; q < ss; ++q) curArea += cur[q], aboveArea += prevCur[q];
-        curArea *= pixelArea, aboveArea *= pixelArea;
+        const double curArea = secCnt[0] * pixelArea, aboveArea = secCnt[1] * pixelArea;
         const bool endsHere = kEndTaper * curArea < aboveArea;
         for (int step = 1; step <= (endsHere ? 1 : 2) && kn < 0; ++step) {
           const int kb = g.Inferior(kc, step);
