@@ -937,7 +937,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       return sl;
     };
     prev = best->sec;
-    std::vector<double> areas, zs;
+    bool lastGap = false;
     std::array<double, 3> low{};
     int lowK = best->k;
     Mask lowMask;
@@ -989,9 +989,8 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
         const bool any = std::find(cur.begin(), cur.end(), 1) != cur.end();
         if (!any) {
           // A gap (oedema, partial volume): keep the previous section's footprint once.
-          if (areas.size() >= 2 && areas.back() < 0) break;
-          areas.push_back(-1);
-          zs.push_back(0);
+          if (lastGap) break;
+          lastGap = true;
           continue;
         }
       }
@@ -1006,8 +1005,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       }
       if (step == 0) low = {cx / cnt, cy / cnt, cz / cnt}, lowK = k, lowMask = sl;
       if (cz / cnt > low[2] + params.boneLabelHeightMm) break;
-      areas.push_back(cnt * pixelArea);
-      zs.push_back(cz / cnt);
+      lastGap = false;
       for (std::size_t q = 0; q < ss; ++q) bone[off + q] |= sl[q];
     }
     // Below the lowest accepted section, partial volume and marrow oedema hide the marrow:
@@ -1027,8 +1025,6 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
         cx += p[0], cy += p[1], cz += p[2], ++cnt;
       }
       low = {cx / cnt, cy / cnt, cz / cnt}, lowK = kb, lowMask = sl;
-      areas.insert(areas.begin(), cnt * pixelArea);
-      zs.insert(zs.begin(), low[2]);
       kLowest = kb;
       lowestSec = e.second;
     }
@@ -1056,13 +1052,9 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
         if (cnt < 0.35 * aboveCnt || cnt * pixelArea < 8.0) break;
         low = {cx / cnt, cy / cnt, cz / cnt}, lowK = kb, lowMask = sec;
         for (std::size_t q = 0; q < ss; ++q) bone[off + q] |= sec[q];
-        areas.insert(areas.begin(), cnt * pixelArea);
-        zs.insert(zs.begin(), low[2]);
         above = sec;
       }
     }
-    // The tip lies below the lowest section's centre: near an ellipsoidal end the section
-    // area grows about linearly with height, extrapolated to zero (at most one slice).
     // In-plane, the tip is the centre of the lowest section's bulb (see Bulb).
     if (!lowMask.empty()) {
       const Mask bulb = Bulb(lowMask);
@@ -1074,14 +1066,14 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       }
       if (cnt > 0) low[0] = sx / cnt, low[1] = sy / cnt;
     }
-    double tipZ = low[2];
-    // (The next section up that was found: the walk may have bridged a missing one.)
-    std::size_t up1 = 1;
-    while (up1 < areas.size() && areas[up1] <= 0) ++up1;
-    if (!areas.empty() && up1 < areas.size() && areas[up1] > areas[0] && zs[up1] > zs[0]) {
-      const double dz = std::min(g.sz, areas[0] / (areas[up1] - areas[0]) * (zs[up1] - zs[0]));
-      tipZ = low[2] - dz;
-    }
+    // In height, the tip lies half a slice below the lowest section's centre. The slice below
+    // shows no section of the bone, so the bone ends within the slab between the two centres
+    // (grazing the next slab at most by less than the walk can see), and its middle is the
+    // estimate without bias. Extrapolating the lowest two sections' areas to zero placed it
+    // worse: near the end the areas are partial volume and whatever part of the section the
+    // walk took, so the taper they show is not the bone's (docs/accuracy.md, twenty-third round).
+    const double sliceDz = std::fabs(g.Point(0, 0, 1)[2] - g.Point(0, 0, 0)[2]);
+    const double tipZ = low[2] - 0.5 * sliceDz;
     out.found = true;
     out.tipLps = {low[0], low[1], tipZ};
     out.bone = MakeMask(*input.fluid, bone);
