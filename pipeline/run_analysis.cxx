@@ -12,6 +12,7 @@
 #include <future>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 
 #include "atomic_output.h"
@@ -342,6 +343,23 @@ json LeftRightJson(const SideAnalysis& l, const SideAnalysis& r) {
           {"marrow_oedema_mm3", pair(l.marrowOedemaMm3, r.marrowOedemaMm3)}};
 }
 
+}  // namespace
+
+std::string TipRotationWarning(const std::array<double, 3>& leftTip,
+                               const std::array<double, 3>& rightTip, double maxDeg) {
+  const double dx = std::fabs(leftTip[0] - rightTip[0]), dy = std::fabs(leftTip[1] - rightTip[1]);
+  const double deg = std::atan2(dy, dx) * 180.0 / M_PI;
+  if (!(deg > maxDeg)) return "";
+  std::ostringstream s;
+  s << "the two tuberosity tips lie " << std::lround(dy) << " mm apart front to back, their line "
+    << std::lround(deg) << " degrees from left-right (more than " << maxDeg
+    << "): a pelvis that turned in the scanner, or a misplaced tip; check both tips on the key "
+       "images before using the measurements";
+  return s.str();
+}
+
+namespace {
+
 // Developer aid (docs/accuracy.md): with ISCHIA_DEBUG_IMAGES=1 the images stages 3-6 start
 // from are written to OUT_DIR/debug/, with their exact geometry (NIfTI keeps it in single
 // precision), so that `ischia-replay` can run those stages again without reading and
@@ -380,6 +398,11 @@ HamstringAnalysisResult AnalyseInput(const HamstringAnalysisInput& input, const 
                            {"muscle_fluid_level", r.muscleFluidLevel}};
   if (!r.left.found && !r.right.found) {
     result["warnings"].push_back("neither ischial tuberosity was found: " + r.left.reason);
+  }
+  if (r.left.found && r.right.found) {
+    const std::string w = TipRotationWarning(r.left.tuberosityTipLps, r.right.tuberosityTipLps,
+                                             config.quality.tipRotationWarningDeg);
+    if (!w.empty()) result["warnings"].push_back(w);
   }
   return r;
 }

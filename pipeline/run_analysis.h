@@ -3,9 +3,11 @@
 // Stages today: 1 series selection and common space, 2 preprocessing (body mask, N4,
 // standardisation), 7 atomic output. Stages 3-6 (tuberosities, tendon, tears, measurements)
 // plug in at AnalyseSides() in run_analysis.cxx.
+#include <array>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <string>
 
 namespace ischia {
 
@@ -23,6 +25,11 @@ struct RunOptions {
 // missing study folder, a bad config, an unwritable output folder or a folder without readable
 // DICOM images. `result`, when given, receives the JSON written.
 int RunStudyAnalysis(const RunOptions& options, nlohmann::json* result = nullptr);
+
+// A warning when the line between the two tuberosity tips (LPS mm) turns more than `maxDeg`
+// from the left-right axis in the axial plane (one tip may be misplaced), else "".
+std::string TipRotationWarning(const std::array<double, 3>& leftTip,
+                               const std::array<double, 3>& rightTip, double maxDeg);
 
 // Developer aid: stages 3-6 again on the images a run wrote with ISCHIA_DEBUG_IMAGES=1
 // (OUT_DIR/debug/), without reading or preprocessing the study. Writes OUT_DIR2/labels.nii.gz

@@ -51,6 +51,7 @@ nlohmann::json RunConfigToJson(const RunConfig& c) {
                {{"min_snr", c.quality.minSnr},
                 {"ghost_ratio", c.quality.ghostRatio},
                 {"ghost_signal_percent", c.quality.ghostSignalPercent},
+                {"tip_rotation_warning_deg", c.quality.tipRotationWarningDeg},
                 {"noise_window_radius_px", c.quality.measure.windowRadiusPx},
                 {"homogeneous_fraction", c.quality.measure.homogeneousFraction},
                 {"min_tissue_fraction", c.quality.measure.minTissueFraction},
@@ -129,16 +130,18 @@ RunConfig RunConfigFromJson(const json& j) {
   c.quality.minSnr = qc["min_snr"].get<double>();
   c.quality.ghostRatio = qc["ghost_ratio"].get<double>();
   c.quality.ghostSignalPercent = qc["ghost_signal_percent"].get<double>();
+  c.quality.tipRotationWarningDeg = qc["tip_rotation_warning_deg"].get<double>();
   c.quality.measure.windowRadiusPx = qc["noise_window_radius_px"].get<int>();
   c.quality.measure.homogeneousFraction = qc["homogeneous_fraction"].get<double>();
   c.quality.measure.minTissueFraction = qc["min_tissue_fraction"].get<double>();
   c.quality.measure.backgroundMarginMm = qc["background_margin_mm"].get<double>();
   if (c.quality.measure.windowRadiusPx < 1 || c.quality.measure.windowRadiusPx > 10 ||
       !(c.quality.measure.homogeneousFraction > 0 && c.quality.measure.homogeneousFraction <= 1) ||
-      !(c.quality.measure.backgroundMarginMm >= 0)) {
+      !(c.quality.measure.backgroundMarginMm >= 0) ||
+      !(c.quality.tipRotationWarningDeg >= 0 && c.quality.tipRotationWarningDeg <= 90)) {
     throw std::invalid_argument(
         "config: quality_control.noise_window_radius_px must be 1-10, homogeneous_fraction in "
-        "(0, 1] and background_margin_mm >= 0");
+        "(0, 1], background_margin_mm >= 0 and tip_rotation_warning_deg 0-90");
   }
   c.report.pdf = merged["report"]["pdf"].get<bool>();
   c.report.pdfTimeoutS = merged["report"]["pdf_timeout_s"].get<double>();

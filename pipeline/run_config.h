@@ -26,6 +26,10 @@ struct RunConfig {
     // ratio alone flags faint ghosts at high SNR, a % alone is unreliable at low SNR).
     double ghostRatio = 1.5;
     double ghostSignalPercent = 2.5;
+    // The two tuberosity tips turned by more than this (degrees, in the axial plane) from the
+    // left-right axis: one tip may be misplaced (a warning). A patient lies within a few degrees
+    // of straight; generated pelves, tilted and asymmetric, reach 6.
+    double tipRotationWarningDeg = 8.0;
     ImageQualityParameters measure;
   } quality;
   struct Report {

@@ -20,6 +20,8 @@
 #include "dicom_ingest.h"
 #include "dicom_test_writer.h"
 #include "preprocess.h"
+#include "run_analysis.h"
+#include "run_config.h"
 #include "series_selection.h"
 #include "threading.h"
 
@@ -589,4 +591,25 @@ TEST(RunCli, SyntheticStudyWithoutPelvicBonesIsAnalysedWithBothSidesNotFound) {
                             "preprocess_axial_fluid_sensitive", "resample", "analyse_sides"}) {
     EXPECT_TRUE(r["timings_s"].contains(stage)) << stage;
   }
+}
+
+TEST(RunQc, TipsTurnedFromLeftRightAreFlagged) {
+  const double maxDeg = RunConfig{}.quality.tipRotationWarningDeg;
+  // Tips 110 mm apart, level, or 5 mm apart front to back (2.6 degrees): no warning.
+  EXPECT_EQ(TipRotationWarning({55, 20, -60}, {-55, 20, -62}, maxDeg), "");
+  EXPECT_EQ(TipRotationWarning({55, 25, -60}, {-55, 20, -60}, maxDeg), "");
+  // 20 mm apart front to back (10.3 degrees, as when one tip is taken 10-20 mm off): flagged,
+  // with the figures, whichever side lies in front.
+  for (const double dy : {20.0, -20.0}) {
+    const std::string w = TipRotationWarning({55, 20 + dy, -60}, {-55, 20, -60}, maxDeg);
+    EXPECT_NE(w.find("20 mm apart front to back"), std::string::npos) << w;
+    EXPECT_NE(w.find("10 degrees"), std::string::npos) << w;
+  }
+  // The threshold is a setting, checked when the config is read.
+  EXPECT_NE(TipRotationWarning({55, 25, -60}, {-55, 20, -60}, 2.0), "");
+  EXPECT_EQ(RunConfigFromJson({{"quality_control", {{"tip_rotation_warning_deg", 12}}}})
+                .quality.tipRotationWarningDeg,
+            12.0);
+  EXPECT_THROW(RunConfigFromJson({{"quality_control", {{"tip_rotation_warning_deg", -1}}}}),
+               std::invalid_argument);
 }
