@@ -345,10 +345,14 @@ json LeftRightJson(const SideAnalysis& l, const SideAnalysis& r) {
 
 }  // namespace
 
+double TipRotationDeg(const std::array<double, 3>& leftTip, const std::array<double, 3>& rightTip) {
+  return std::atan2(std::fabs(leftTip[1] - rightTip[1]), std::fabs(leftTip[0] - rightTip[0])) *
+         180.0 / M_PI;
+}
+
 std::string TipRotationWarning(const std::array<double, 3>& leftTip,
                                const std::array<double, 3>& rightTip, double maxDeg) {
-  const double dx = std::fabs(leftTip[0] - rightTip[0]), dy = std::fabs(leftTip[1] - rightTip[1]);
-  const double deg = std::atan2(dy, dx) * 180.0 / M_PI;
+  const double dy = std::fabs(leftTip[1] - rightTip[1]), deg = TipRotationDeg(leftTip, rightTip);
   if (!(deg > maxDeg)) return "";
   std::ostringstream s;
   s << "the two tuberosity tips lie " << std::lround(dy) << " mm apart front to back, their line "
@@ -400,6 +404,8 @@ HamstringAnalysisResult AnalyseInput(const HamstringAnalysisInput& input, const 
     result["warnings"].push_back("neither ischial tuberosity was found: " + r.left.reason);
   }
   if (r.left.found && r.right.found) {
+    result["analysis_qc"]["tip_rotation_deg"] =
+        TipRotationDeg(r.left.tuberosityTipLps, r.right.tuberosityTipLps);
     const std::string w = TipRotationWarning(r.left.tuberosityTipLps, r.right.tuberosityTipLps,
                                              config.quality.tipRotationWarningDeg);
     if (!w.empty()) result["warnings"].push_back(w);

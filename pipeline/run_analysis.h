@@ -26,8 +26,11 @@ struct RunOptions {
 // DICOM images. `result`, when given, receives the JSON written.
 int RunStudyAnalysis(const RunOptions& options, nlohmann::json* result = nullptr);
 
-// A warning when the line between the two tuberosity tips (LPS mm) turns more than `maxDeg`
-// from the left-right axis in the axial plane (one tip may be misplaced), else "".
+// The angle (degrees, 0-90) between the left-right axis and the line through the two tuberosity
+// tips (LPS mm) in the axial plane: about 0 for a pelvis lying straight.
+double TipRotationDeg(const std::array<double, 3>& leftTip, const std::array<double, 3>& rightTip);
+
+// A warning when that angle is more than `maxDeg` (one tip may be misplaced), else "".
 std::string TipRotationWarning(const std::array<double, 3>& leftTip,
                                const std::array<double, 3>& rightTip, double maxDeg);
 

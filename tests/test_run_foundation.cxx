@@ -477,6 +477,20 @@ TEST(RunCli, GeneratedStudySameResultAtOneAndTwoThreads) {
     labels[threads] = std::string(std::istreambuf_iterator<char>(in), {});
   }
   EXPECT_EQ(results[1]["sides"], results[2]["sides"]);
+  // Both tips found, on a pelvis lying straight: their angle is recorded, with no warning.
+  {
+    const nlohmann::json& s = results[2]["sides"];
+    ASSERT_TRUE(s["left"]["found"] && s["right"]["found"]);
+    const auto tip = [&](const char* side) {
+      return s[side]["tuberosity_mm"].get<std::array<double, 3>>();
+    };
+    EXPECT_NEAR(results[2]["analysis_qc"]["tip_rotation_deg"].get<double>(),
+                TipRotationDeg(tip("left"), tip("right")), 1e-9);
+    EXPECT_LT(results[2]["analysis_qc"]["tip_rotation_deg"].get<double>(),
+              RunConfig{}.quality.tipRotationWarningDeg);
+    for (const auto& w : results[2]["warnings"])
+      EXPECT_EQ(w.get<std::string>().find("tuberosity tips"), std::string::npos) << w;
+  }
   EXPECT_EQ(results[1]["preprocessing"], results[2]["preprocessing"]);
   EXPECT_EQ(results[1]["image_quality"], results[2]["image_quality"]);
   EXPECT_FALSE(labels[1].empty());
@@ -595,6 +609,8 @@ TEST(RunCli, SyntheticStudyWithoutPelvicBonesIsAnalysedWithBothSidesNotFound) {
 
 TEST(RunQc, TipsTurnedFromLeftRightAreFlagged) {
   const double maxDeg = RunConfig{}.quality.tipRotationWarningDeg;
+  EXPECT_NEAR(TipRotationDeg({55, 30, -60}, {-55, 20, -60}), 5.194, 1e-3);
+  EXPECT_NEAR(TipRotationDeg({-55, 20, -60}, {55, 30, -60}), 5.194, 1e-3);
   // Tips 110 mm apart, level, or 5 mm apart front to back (2.6 degrees): no warning.
   EXPECT_EQ(TipRotationWarning({55, 20, -60}, {-55, 20, -62}, maxDeg), "");
   EXPECT_EQ(TipRotationWarning({55, 25, -60}, {-55, 20, -60}, maxDeg), "");
