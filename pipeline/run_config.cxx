@@ -137,11 +137,15 @@ RunConfig RunConfigFromJson(const json& j) {
   c.quality.measure.backgroundMarginMm = qc["background_margin_mm"].get<double>();
   if (c.quality.measure.windowRadiusPx < 1 || c.quality.measure.windowRadiusPx > 10 ||
       !(c.quality.measure.homogeneousFraction > 0 && c.quality.measure.homogeneousFraction <= 1) ||
-      !(c.quality.measure.backgroundMarginMm >= 0) ||
-      !(c.quality.tipRotationWarningDeg >= 0 && c.quality.tipRotationWarningDeg <= 90)) {
+      !(c.quality.measure.backgroundMarginMm >= 0)) {
     throw std::invalid_argument(
         "config: quality_control.noise_window_radius_px must be 1-10, homogeneous_fraction in "
-        "(0, 1], background_margin_mm >= 0 and tip_rotation_warning_deg 0-90");
+        "(0, 1] and background_margin_mm >= 0");
+  }
+  if (!(c.quality.tipRotationWarningDeg >= 0 && c.quality.tipRotationWarningDeg <= 90)) {
+    throw std::invalid_argument(
+        "config: quality_control.tip_rotation_warning_deg must be 0-90 (is " +
+        json(c.quality.tipRotationWarningDeg).dump() + ")");
   }
   c.report.pdf = merged["report"]["pdf"].get<bool>();
   c.report.pdfTimeoutS = merged["report"]["pdf_timeout_s"].get<double>();
