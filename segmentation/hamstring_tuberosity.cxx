@@ -444,6 +444,8 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     std::size_t key = 0;  // first pixel of the section (identifies it on slice k)
     Mask sec;             // the lowest section followed
     double x = 0, y = 0, z = 0, area = 0;
+    bool aimed = false;   // the tip's in-plane position is (aimX, aimY), not the section's
+    double aimX = 0, aimY = 0;
   };
   // Mid-ischium sections: large fatty-marrow sections ringed by cortex (the marrow test above),
   // lateral to the midline within the anatomical range. Each is followed caudally (sections
@@ -537,12 +539,45 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     }
     return out;
   };
+  // The whole of a bone's section whose marrow was found only in part: towards the tip the
+  // marrow of part of the section turns grey on T1 (marrow oedema, or partial volume with the
+  // cortex the slice cuts obliquely), and its broken ring of dark cortex fails the marrow test.
+  // The section `sec` on slice kb takes the pixels that are neither dark nor fluid, lie under
+  // `above` (the bone's section on the slice above: a bone narrowing to its end lies within it),
+  // touch `sec`, and are enclosed by dark cortex (gaps of up to two pixels closed): fat or muscle
+  // beside the bone is not enclosed.
+  const auto closeDisk = DiskOffsets(g, 2.01 * std::max(g.sx, g.sy));
+  const auto pixelDisk = DiskOffsets(g, 1.01 * std::max(g.sx, g.sy));
+  auto WholeSection = [&](int kb, const Mask& above, const Mask& sec) {
+    const std::size_t offB = static_cast<std::size_t>(kb) * ss;
+    Mask cand(ss), dark(ss), enclosed(ss), whole = sec;
+    for (std::size_t q = 0; q < ss; ++q) {
+      cand[q] =
+          above[q] && bodyT1[offB + q] && T[offB + q] >= cortexT1 && F[offB + q] <= fluidThr;
+      dark[q] = bodyT1[offB + q] && T[offB + q] < cortexT1 && F[offB + q] < oedemaThr;
+    }
+    DilateSlice(dark.data(), enclosed.data(), g, closeDisk);
+    for (std::size_t q = 0; q < ss; ++q) enclosed[q] = enclosed[q] || sec[q];
+    FillHolesSlice(enclosed.data(), g.nx, g.ny);
+    std::vector<int> cl;
+    const int nc = LabelSlice(cand.data(), g.nx, g.ny, cl);
+    std::vector<char> touches(nc + 1, 0);
+    for (std::size_t q = 0; q < ss; ++q)
+      if (cl[q] && sec[q]) touches[cl[q]] = 1;
+    for (std::size_t q = 0; q < ss; ++q)
+      if (cl[q] && touches[cl[q]] && enclosed[q]) whole[q] = 1;
+    return whole;
+  };
+  // The share of the part found that the grey part lost must reach (see the chain's end).
+  constexpr double kLostShare = 1.0 / 3.0;
   struct Chain {
     int k0 = -1, c0 = 0;         // the mid-ischium section
     int kLow = -1;               // its lowest extent
     Mask lowSec;
     double topArea = 0, lowY = 0, lowX = 0, lowZ = 0, lowArea = 0, posterior = 0;
     int length = 0;
+    bool aimed = false;  // aimX, aimY: the centre of the section above made whole
+    double aimX = 0, aimY = 0;
   };
   std::vector<Chain> chains;
   // The walk from a section depends only on its state: the slice, the current section and the
@@ -572,6 +607,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       Chain ch;
       ch.k0 = k, ch.c0 = c, ch.topArea = s.area;
       std::vector<std::tuple<int, Mask, int>> ends;  // slice, section, steps down to it
+      std::map<std::size_t, Mask> aims;  // per end (index in `ends`), see WholeSection
       Mask cur(ss), dil(ss), nxt(ss);
       for (std::size_t q = 0; q < ss; ++q) cur[q] = slab[k][q] == c;
       Mask prevCur = cur, prevPrevCur = cur;  // the two sections above the current one
@@ -780,6 +816,31 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
         // real size.
         {
           const Mask main = kc == k ? cur : BestOverlap(cur, prevCur);
+          // Where the section above the last one lost a grey part of a third of the part found
+          // or more (see WholeSection), and the last section does not lie under that grey
+          // part, the last section is fat under the part that stayed bright (a pocket between
+          // the bone's end and the tendon or muscle) and the true end, a grey oval the walk
+          // cannot take, lies under the grey part: the tip is aimed, in-plane, at the centre
+          // of the section made whole (its bulb), within 15 mm (scaled) of the last section.
+          // The end's slice, and the choice of the pair, stay with the last section: ending the
+          // bone on the slice above instead put sides whose last section was the bone's end a
+          // slice high (docs/accuracy.md, twenty-fifth round). 11410 left was 11.0 mm off,
+          // 11510 left 12.5 (2.6 and 4.3 now).
+          if (kc != k && kPrev != kc) {
+            const Mask whole = WholeSection(kPrev, prevPrevCur, prevCur);
+            Mask lost(ss), nearLost(ss);
+            double lostCnt = 0, foundCnt = 0, mainCnt = 0, mainUnder = 0;
+            for (std::size_t q = 0; q < ss; ++q) {
+              lost[q] = whole[q] && !prevCur[q];
+              lostCnt += lost[q], foundCnt += prevCur[q];
+            }
+            if (lostCnt * pixelArea >= minEndArea && lostCnt >= kLostShare * foundCnt) {
+              DilateSlice(lost.data(), nearLost.data(), g, pixelDisk);
+              for (std::size_t q = 0; q < ss; ++q)
+                mainCnt += main[q], mainUnder += main[q] && nearLost[q];
+              if (mainUnder < 0.5 * mainCnt) aims[ends.size()] = whole;
+            }
+          }
           ends.push_back({kc, main, ch.length});
           std::vector<int> cl;
           const int ncl = LabelSlice(cur.data(), g.nx, g.ny, cl);
@@ -796,7 +857,8 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
         }
       }
       std::vector<std::ptrdiff_t> endChain;  // per end, its index in `chains` (-1: none)
-      for (auto& [kEnd, sec, length] : ends) {
+      for (std::size_t endIndex = 0; endIndex < ends.size(); ++endIndex) {
+        auto& [kEnd, sec, length] = ends[endIndex];
         endChain.push_back(-1);
         Chain e = ch;
         e.kLow = kEnd, e.length = length, e.lowSec = Bulb(sec);
@@ -811,6 +873,17 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
         if (cnt == 0) continue;
         e.lowX /= cnt, e.lowY /= cnt, e.lowZ /= cnt;
         e.lowArea = cnt * pixelArea;
+        if (const auto aim = aims.find(endIndex); aim != aims.end()) {
+          const Mask bulb = Bulb(aim->second);
+          double ax = 0, ay = 0, an = 0;
+          for (std::size_t q = 0; q < ss; ++q) {
+            if (!bulb[q]) continue;
+            const auto p = g.Point(static_cast<int>(q % g.nx), static_cast<int>(q / g.nx), kEnd);
+            ax += p[0], ay += p[1], an += 1;
+          }
+          if (an > 0 && std::hypot(ax / an - e.lowX, ay / an - e.lowY) <= 15.0 * scale)
+            e.aimX = ax / an, e.aimY = ay / an, e.aimed = true;
+        }
         e.posterior = e.lowY - bodyY[kEnd];
         const double z0 = e.lowZ;
         const auto ext = greyExtension(kEnd, e.lowSec);
@@ -854,6 +927,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       t = &tips[side].back();
       t->st.k = ch.kLow, t->st.key = key, t->st.sec = ch.lowSec;
       t->st.x = ch.lowX, t->st.y = ch.lowY, t->st.z = ch.lowZ, t->st.area = ch.lowArea;
+      t->st.aimed = ch.aimed, t->st.aimX = ch.aimX, t->st.aimY = ch.aimY;
       t->posterior = ch.posterior;
     }
     t->support = std::max(t->support, ch.topArea);
@@ -1066,6 +1140,9 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       }
       if (cnt > 0) low[0] = sx / cnt, low[1] = sy / cnt;
     }
+    // An aimed end (see WholeSection) places the tip in-plane, unless the bone was followed
+    // below its last section (a grey end): then the section found there does.
+    if (best->aimed && lowK == best->k) low[0] = best->aimX, low[1] = best->aimY;
     // In height, the tip lies half a slice below the lowest section's centre. The slice below
     // shows no section of the bone, so the bone ends within the slab between the two centres
     // (grazing the next slab at most by less than the walk can see), and its middle is the

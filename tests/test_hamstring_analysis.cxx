@@ -714,6 +714,35 @@ TEST(AnalyseHamstrings, TheTipLiesHalfASliceBelowTheLowestSection) {
   EXPECT_NEAR(r.right.tuberosityTipLps[2], truth.right.tuberosityTipLps[2], 2.5);
 }
 
+// Seed 11510, left (unseen round 24, 6.5 mm slices): on the slice above the bone's end the
+// back of the section is marrow oedema (grey on T1, bright on fat-sat) inside a cortex that
+// partial volume greys, so only the fatty front of the section passed as marrow; below it the
+// walk took a pocket of fat, 12.5 mm in front of the true tip (a grey oval under the oedema).
+// The tip is now aimed at the centre of the section above made whole (4.3 mm off).
+TEST(AnalyseHamstrings, AGreyPartLostAboveTheLastSectionHoldsTheTip) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(11510, PhantomCase::Tendinopathy, PhantomCase::Normal), "greypart", truth);
+  ExpectTipsWithin(r, truth, 6.0, 8.0);
+  EXPECT_EQ(r.left.grade, "tendinopathy");
+  EXPECT_EQ(r.right.grade, "normal");
+}
+
+// Seed 10703, right (round 16, 5.4 mm slices): a complete tear retracted 50 mm. With the tip
+// 5 mm further forward (and closer to the truth: the aimed tip above), a dark column running
+// down from right under it (2 mm behind) passed the test "posterolateral to the tip" and was
+// taken for the stump (retraction 8.6 mm). Structures centred within 5 mm of the tip are not
+// the hamstring origin now.
+TEST(AnalyseHamstrings, AColumnUnderTheTipIsNotTheStump) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(10703, PhantomCase::PartialTear, PhantomCase::CompleteTear), "column",
+      truth);
+  ExpectTipsWithin(r, truth, 6.0, 5.0);
+  EXPECT_EQ(r.right.tear.type, "complete");
+  EXPECT_NEAR(r.right.tear.retractionMm, truth.right.retractionMm, 5.0);
+}
+
 // Seed 10308, right (unseen round 12, 4.2 mm slices): below the tip's last marrow section a
 // tendon-dark column hangs in the fat, and the grey pixels hugging it, ringed by its dark,
 // were taken for the bone's grey end over five slices: 18.5 mm below the tip. The grey end
