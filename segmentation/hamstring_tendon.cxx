@@ -428,7 +428,7 @@ TendonSegmentation SegmentTendon(const Grid& g, const float* F, const float* T,
     // tip is not it either: with the tip 5 mm further forward, a dark column running down from
     // under 10703's right tip (0.4 mm lateral, 2 mm behind) was taken for the stump of a tear
     // retracted 50 mm (8.6). The tendons found on 100 sides lie 13.6-35 mm posterolateral
-    // (median 22; docs/accuracy.md, twenty-sixth round).
+    // (median 22; docs/accuracy.md, twenty-fifth round).
     if (meanPost < 5.0 * scale) continue;
     // The stump of a complete tear: fluid fills the gap just above its top
     // section. A long retraction leaves a short stump: two slices are enough then.

@@ -731,8 +731,8 @@ TEST(AnalyseHamstrings, AGreyPartLostAboveTheLastSectionHoldsTheTip) {
 // Seed 10703, right (round 16, 5.4 mm slices): a complete tear retracted 50 mm. With the tip
 // 5 mm further forward (and closer to the truth: the aimed tip above), a dark column running
 // down from right under it (2 mm behind) passed the test "posterolateral to the tip" and was
-// taken for the stump (retraction 8.6 mm). Structures centred within 5 mm of the tip are not
-// the hamstring origin now.
+// taken for the stump (retraction 8.6 mm). A structure less than 5 mm posterolateral of the
+// tip, on average over its voxels, is not taken for the hamstring origin now.
 TEST(AnalyseHamstrings, AColumnUnderTheTipIsNotTheStump) {
   PhantomStudyTruth truth;
   const HamstringAnalysisResult r = AnalyseGeneratedStudy(
