@@ -277,6 +277,19 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     for (std::size_t q = 0; q < ss; ++q) out[q] = big && bl[q] == big;
     return out;
   };
+  // The in-plane centre (x, y) of the bulb of the section `sec` on slice k; false when the
+  // bulb is empty.
+  auto BulbCentre = [&](const Mask& sec, int k, double& x, double& y) {
+    const Mask bulb = Bulb(sec);
+    double sx = 0, sy = 0, cnt = 0;
+    for (std::size_t q = 0; q < ss; ++q) {
+      if (!bulb[q]) continue;
+      const auto p = g.Point(static_cast<int>(q % g.nx), static_cast<int>(q / g.nx), k);
+      sx += p[0], sy += p[1], cnt += 1;
+    }
+    if (cnt > 0) x = sx / cnt, y = sy / cnt;
+    return cnt > 0;
+  };
   // The marrow of the slice below (kb) that continues the bone section `cur` towards its tip.
   // There the slice cuts the curved cortex obliquely: the cortex turns grey and the marrow may
   // touch fat outside it. So the bright pixels within the section's footprint are taken where
@@ -873,17 +886,11 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
         if (cnt == 0) continue;
         e.lowX /= cnt, e.lowY /= cnt, e.lowZ /= cnt;
         e.lowArea = cnt * pixelArea;
-        if (const auto aim = aims.find(endIndex); aim != aims.end()) {
-          const Mask bulb = Bulb(aim->second);
-          double ax = 0, ay = 0, an = 0;
-          for (std::size_t q = 0; q < ss; ++q) {
-            if (!bulb[q]) continue;
-            const auto p = g.Point(static_cast<int>(q % g.nx), static_cast<int>(q / g.nx), kEnd);
-            ax += p[0], ay += p[1], an += 1;
-          }
-          if (an > 0 && std::hypot(ax / an - e.lowX, ay / an - e.lowY) <= 15.0 * scale)
-            e.aimX = ax / an, e.aimY = ay / an, e.aimed = true;
-        }
+        double ax = 0, ay = 0;
+        if (const auto aim = aims.find(endIndex);
+            aim != aims.end() && BulbCentre(aim->second, kEnd, ax, ay) &&
+            std::hypot(ax - e.lowX, ay - e.lowY) <= 15.0 * scale)
+          e.aimX = ax, e.aimY = ay, e.aimed = true;
         e.posterior = e.lowY - bodyY[kEnd];
         const double z0 = e.lowZ;
         const auto ext = greyExtension(kEnd, e.lowSec);
@@ -1130,16 +1137,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       }
     }
     // In-plane, the tip is the centre of the lowest section's bulb (see Bulb).
-    if (!lowMask.empty()) {
-      const Mask bulb = Bulb(lowMask);
-      double sx = 0, sy = 0, cnt = 0;
-      for (std::size_t q = 0; q < ss; ++q) {
-        if (!bulb[q]) continue;
-        const auto p = g.Point(static_cast<int>(q % g.nx), static_cast<int>(q / g.nx), lowK);
-        sx += p[0], sy += p[1], cnt += 1;
-      }
-      if (cnt > 0) low[0] = sx / cnt, low[1] = sy / cnt;
-    }
+    if (!lowMask.empty()) BulbCentre(lowMask, lowK, low[0], low[1]);
     // An aimed end (see WholeSection) places the tip in-plane, unless the bone was followed
     // below its last section (a grey end): then the section found there does.
     if (best->aimed && lowK == best->k) low[0] = best->aimX, low[1] = best->aimY;
