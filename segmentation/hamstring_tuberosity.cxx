@@ -511,15 +511,15 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   // hugging a dark tendon or vessel below the tip is ringed by dark too (10308 right: five
   // slices, 18.5 mm below the tip). So one slice at the usual 3-6 mm, more when thinner.
   const int maxGreySteps = std::max(1, static_cast<int>(5.0 / g.sz));
+  const auto pixelDisk = DiskOffsets(g, 1.01 * std::max(g.sx, g.sy));  // one pixel around
   auto greyExtension = [&](int k, const Mask& start) {
     std::vector<std::pair<int, Mask>> out;
     Mask above = start, foot(ss), cand(ss);
-    const auto px = DiskOffsets(g, 1.01 * std::max(g.sx, g.sy));
     for (int step = 1; step <= maxGreySteps; ++step) {
       const int kb = g.Inferior(k, step);
       if (kb < 0 || kb >= g.nz) break;
       const std::size_t offB = static_cast<std::size_t>(kb) * ss;
-      DilateSlice(above.data(), foot.data(), g, px);
+      DilateSlice(above.data(), foot.data(), g, pixelDisk);
       double aboveCnt = 0;
       for (std::size_t q = 0; q < ss; ++q) {
         aboveCnt += above[q];
@@ -560,7 +560,6 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   // touch `sec`, and are enclosed by dark cortex (gaps of up to two pixels closed): fat or muscle
   // beside the bone is not enclosed.
   const auto closeDisk = DiskOffsets(g, 2.01 * std::max(g.sx, g.sy));
-  const auto pixelDisk = DiskOffsets(g, 1.01 * std::max(g.sx, g.sy));
   auto WholeSection = [&](int kb, const Mask& above, const Mask& sec) {
     const std::size_t offB = static_cast<std::size_t>(kb) * ss;
     Mask cand(ss), dark(ss), enclosed(ss), whole = sec;
