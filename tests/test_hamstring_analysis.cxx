@@ -728,6 +728,34 @@ TEST(AnalyseHamstrings, AGreyPartLostAboveTheLastSectionHoldsTheTip) {
   EXPECT_EQ(r.right.grade, "normal");
 }
 
+// Seed 11718, left (unseen round 26): under the bone's last section (365 mm2) its grey end, an
+// oval under the section's middle, is ringed by dark over 59% of its rim, short of the 60% the
+// grey end needs, while a 10 mm2 speck of fat in the cortex at the section's front edge,
+// ringed all round, passed and was taken for the end alone: 14.0 mm off. A region under a
+// tenth of the section above is not its end now (6.4 mm off).
+TEST(AnalyseHamstrings, ASpeckUnderTheLastSectionIsNotTheBonesEnd) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(11718, PhantomCase::Tendinopathy, PhantomCase::PartialTear), "speck", truth);
+  ExpectTipsWithin(r, truth, 8.0, 7.0);
+  EXPECT_EQ(r.left.grade, "tendinopathy");
+  EXPECT_EQ(r.right.grade, "partial_tear");
+}
+
+// Seed 11619, right (unseen round 25): the last section the walk took is a 14 mm2 pocket of
+// fat at the front of the bone's end, 12.6 mm from the tip; the end itself, grey marrow under
+// the section above, is one region with the pocket there (311 mm2, see EndRegion). The tip is
+// aimed at that region's centre now (3.3 mm off).
+TEST(AnalyseHamstrings, TheTipIsAimedAtTheCentreOfTheEndRegion) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(11619, PhantomCase::PartialTear, PhantomCase::CompleteTear), "endregion",
+      truth);
+  ExpectTipsWithin(r, truth, 5.0, 6.0);
+  EXPECT_EQ(r.right.tear.type, "complete");
+  EXPECT_NEAR(r.right.tear.retractionMm, truth.right.retractionMm, 5.0);
+}
+
 // Seed 10703, right (round 16, 5.4 mm slices): a complete tear retracted 50 mm. With the tip
 // 5 mm further forward (and closer to the truth: the aimed tip above), a dark column running
 // down from right under it (2 mm behind) passed the test "posterolateral to the tip" and was
