@@ -277,8 +277,6 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     for (std::size_t q = 0; q < ss; ++q) out[q] = big && bl[q] == big;
     return out;
   };
-  // The in-plane centre (x, y) of the bulb of the section `sec` on slice k; false when the
-  // bulb is empty.
   // The in-plane centre (x, y) of the region `m` on slice k; false when it is empty.
   auto Centre = [&](const Mask& m, int k, double& x, double& y) {
     double sx = 0, sy = 0, cnt = 0;
@@ -290,6 +288,8 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     if (cnt > 0) x = sx / cnt, y = sy / cnt;
     return cnt > 0;
   };
+  // The in-plane centre (x, y) of the bulb of the section `sec` on slice k; false when the
+  // bulb is empty.
   auto BulbCentre = [&](const Mask& sec, int k, double& x, double& y) {
     return Centre(Bulb(sec), k, x, y);
   };
@@ -515,13 +515,6 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   // slices, 18.5 mm below the tip). So one slice at the usual 3-6 mm, more when thinner.
   const int maxGreySteps = std::max(1, static_cast<int>(5.0 / g.sz));
   const auto pixelDisk = DiskOffsets(g, 1.01 * std::max(g.sx, g.sy));  // one pixel around
-  // The grey end under `above` on slice kb: the regions there that are not dark, lie under it
-  // (within a pixel), are no larger and are ringed by dark cortex (60% of their rim or more),
-  // and are not specks: a region under a tenth of the section above is fat or a vessel caught
-  // in the cortex at the section's edge, not its end (11718 left: a 10 mm2 speck under a
-  // 365 mm2 section put the tip 14 mm off; the specks under sections ten times their size lie
-  // 5-15 mm from the tip on 272 replayed sides).
-  constexpr double kSpeckShare = 0.1;
   // The pixels of slice kb under `above` (within a pixel) that are neither dark nor fluid.
   auto NotDarkUnder = [&](int kb, const Mask& above) {
     const std::size_t offB = static_cast<std::size_t>(kb) * ss;
@@ -531,6 +524,13 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
       cand[q] = foot[q] && bodyT1[offB + q] && T[offB + q] >= cortexT1 && F[offB + q] <= fluidThr;
     return cand;
   };
+  // The grey end under `above` on slice kb: the regions there that are not dark, lie under it
+  // (within a pixel), are no larger and are ringed by dark cortex (60% of their rim or more),
+  // and are not specks: a region under a tenth of the section above is fat or a vessel caught
+  // in the cortex at the section's edge, not its end (11718 left: a 10 mm2 speck under a
+  // 365 mm2 section put the tip 14 mm off; the specks under sections ten times their size lie
+  // 5-15 mm from the tip on 272 replayed sides).
+  constexpr double kSpeckShare = 0.1;
   auto RingedUnder = [&](int kb, const Mask& above) {
     const std::size_t offB = static_cast<std::size_t>(kb) * ss;
     const Mask cand = NotDarkUnder(kb, above);
