@@ -515,13 +515,20 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   // slices, 18.5 mm below the tip). So one slice at the usual 3-6 mm, more when thinner.
   const int maxGreySteps = std::max(1, static_cast<int>(5.0 / g.sz));
   const auto pixelDisk = DiskOffsets(g, 1.01 * std::max(g.sx, g.sy));  // one pixel around
+  // Voxel s imaged on T1 is neither dark nor fluid (marrow, bright or grey; fat; muscle), or
+  // is dark cortex: dark on every sequence (fluid, a tear gap, is dark only on T1).
+  auto NotDark = [&](std::size_t s) {
+    return bodyT1[s] && T[s] >= cortexT1 && F[s] <= fluidThr;
+  };
+  auto Cortex = [&](std::size_t s) {
+    return bodyT1[s] && T[s] < cortexT1 && F[s] < oedemaThr;
+  };
   // The pixels of slice kb under `above` (within a pixel) that are neither dark nor fluid.
   auto NotDarkUnder = [&](int kb, const Mask& above) {
     const std::size_t offB = static_cast<std::size_t>(kb) * ss;
     Mask foot(ss), cand(ss);
     DilateSlice(above.data(), foot.data(), g, pixelDisk);
-    for (std::size_t q = 0; q < ss; ++q)
-      cand[q] = foot[q] && bodyT1[offB + q] && T[offB + q] >= cortexT1 && F[offB + q] <= fluidThr;
+    for (std::size_t q = 0; q < ss; ++q) cand[q] = foot[q] && NotDark(offB + q);
     return cand;
   };
   // The grey end under `above` on slice kb: the regions there that are not dark, lie under it
@@ -540,13 +547,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     std::vector<double> cnt(nh + 1, 0), edge, edgeDark, unused;
     for (std::size_t q = 0; q < ss; ++q) cnt[hl[q]] += hl[q] ? 1 : 0;
     RimCounts(hl, nh, g, ring, [](int) { return true; },
-              [&](std::size_t t) {
-                // Cortex is dark on every sequence; fluid (a tear gap) only on T1.
-                return bodyT1[offB + t] && T[offB + t] < cortexT1 && F[offB + t] < oedemaThr
-                           ? 1u
-                           : 0u;
-              },
-              edge, edgeDark, unused);
+              [&](std::size_t t) { return Cortex(offB + t) ? 1u : 0u; }, edge, edgeDark, unused);
     Mask sec(ss, 0);
     for (std::size_t q = 0; q < ss; ++q) {
       const int h = hl[q];
@@ -580,9 +581,8 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     const std::size_t offB = static_cast<std::size_t>(kb) * ss;
     Mask cand(ss), dark(ss), enclosed(ss), whole = sec;
     for (std::size_t q = 0; q < ss; ++q) {
-      cand[q] =
-          above[q] && bodyT1[offB + q] && T[offB + q] >= cortexT1 && F[offB + q] <= fluidThr;
-      dark[q] = bodyT1[offB + q] && T[offB + q] < cortexT1 && F[offB + q] < oedemaThr;
+      cand[q] = above[q] && NotDark(offB + q);
+      dark[q] = Cortex(offB + q);
     }
     DilateSlice(dark.data(), enclosed.data(), g, closeDisk);
     for (std::size_t q = 0; q < ss; ++q) enclosed[q] = enclosed[q] || sec[q];
@@ -622,7 +622,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     Mask lowSec;
     double topArea = 0, lowY = 0, lowX = 0, lowZ = 0, lowArea = 0, posterior = 0;
     int length = 0;
-    bool aimed = false;  // aimX, aimY: the centre of the section above made whole
+    bool aimed = false;  // aimX, aimY: where the tip is aimed (see the chain's end)
     double aimX = 0, aimY = 0;
   };
   std::vector<Chain> chains;
@@ -1188,8 +1188,9 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     }
     // In-plane, the tip is the centre of the lowest section's bulb (see Bulb).
     if (!lowMask.empty()) BulbCentre(lowMask, lowK, low[0], low[1]);
-    // An aimed end (see WholeSection) places the tip in-plane, unless the bone was followed
-    // below its last section (a grey end): then the section found there does.
+    // An aimed end (the section above made whole, or the end region: see the chain's end)
+    // places the tip in-plane, unless the bone was followed below its last section (a grey
+    // end): then the section found there does.
     if (best->aimed && lowK == best->k) low[0] = best->aimX, low[1] = best->aimY;
     // In height, the tip lies half a slice below the lowest section's centre. The slice below
     // shows no section of the bone, so the bone ends within the slab between the two centres
