@@ -880,6 +880,23 @@ TEST(AnalyseHamstrings, FootprintIsTheLowerEdgeOfTheBaredBone) {
   EXPECT_EQ(r.left.tear.type, "none");
 }
 
+// Seed 11924, left (5.8 mm slices): a complete tear retracted 60.0 mm came out 66.0 mm. The
+// gap fluid on the bone (35 voxels, 12 mm2) lay all on one slice, and the lower fifth of the
+// voxels' heights was that slice's centre, 3.9 mm above the footprint. Each voxel stands for
+// its slab: a fifth of the slab's height lies 1.7 mm lower.
+TEST(AnalyseHamstrings, TheBaredBonesLowerEdgeIsTakenOverTheSlabs) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(11924, PhantomCase::CompleteTear, PhantomCase::Tendinopathy), "slabs",
+      truth);
+  ASSERT_TRUE(r.left.found) << r.left.reason;
+  EXPECT_EQ(r.left.tear.type, "complete");
+  EXPECT_NEAR(r.left.footprintLps[2], truth.left.footprintLps[2], 3.0);
+  EXPECT_NEAR(r.left.tear.retractionMm, truth.left.retractionMm, 5.0);  // the limit
+  ASSERT_TRUE(r.right.found) << r.right.reason;
+  EXPECT_NE(r.right.tear.type, "complete");
+}
+
 // Seed 10703, right: a complete tear retracted 50 mm leaves a stump two slices (5.4 mm) long,
 // capped by the gap's fluid. Two slices were meant to be enough for a capped stump, but the
 // span asked for was one and a half slice spacings, so three slices: no tendon was found and
