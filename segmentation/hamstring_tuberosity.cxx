@@ -707,15 +707,19 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
           // not one on the other side or one that balloons (another bone joining).
           std::vector<char> keep(nlab[kb] + 1, 0);
           bool any = false;
-          // On the next slice most of a section lies under the current one; a fragment at its
-          // edge (fat trapped between tendon and cortex) does not continue the bone.
+          // On the next slice most of a section lies under the current one, and so it does two
+          // slices down when the walk skips one (the bone tapers to its tip); a fragment at its
+          // edge (fat trapped between tendon and cortex) does not continue the bone, nor does
+          // fat further out that tendons ring as cortex rings marrow (12129 left: fat inside the
+          // hamstring tendons, two slices under the bone's last section and 20 mm behind it,
+          // was walked down as the bone: 25.7 mm off, the tendon taken as bone).
           std::vector<double> under(nlab[kb] + 1, 0);
           for (std::size_t q = 0; q < ss; ++q)
             if (slab[kb][q] && cur[q]) under[slab[kb][q]] += pixelArea;
           for (std::size_t q = 0; q < ss; ++q) {
             const int l = slab[kb][q];
             if (!l || !dil[q] || keep[l]) continue;
-            if (step == 1 && under[l] < 0.5 * secs[kb][l].area) continue;
+            if (under[l] < 0.5 * secs[kb][l].area) continue;
             const Sec& sl = secs[kb][l];
             if ((sl.x > r.midlineXmm) != sideLeft ||
                 std::fabs(sl.x - r.midlineXmm) < 0.5 * params.minMidlineDistanceMm * scale ||

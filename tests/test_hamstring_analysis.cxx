@@ -897,6 +897,22 @@ TEST(AnalyseHamstrings, TheBaredBonesLowerEdgeIsTakenOverTheSlabs) {
   EXPECT_NE(r.right.tear.type, "complete");
 }
 
+// Seed 12129, left (4.4 mm slices): the walk down the ischium skipped the grey slice of its end
+// and took, two slices down, the fat inside the hamstring tendons (ringed by tendon as marrow is
+// by cortex), 20 mm behind the bone; it walked the tendon down as bone. The tip came out 25.7 mm
+// off, and the side, with no tendon left below its "tuberosity", a complete tear. A section two
+// slices down, like one on the next slice, must lie mostly under the current one.
+TEST(AnalyseHamstrings, TheWalkDownTheBoneSkipsNoSliceToATendonsFatCore) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(12129, PhantomCase::Normal, PhantomCase::Normal), "skip", truth);
+  ASSERT_TRUE(r.left.found) << r.left.reason;
+  EXPECT_LT(Distance(r.left.tuberosityTipLps, truth.left.tuberosityTipLps), 5.0);
+  EXPECT_TRUE(r.left.tendonFound);
+  EXPECT_EQ(r.left.tear.type, "none");
+  EXPECT_NEAR(r.left.maximum.thicknessMm, truth.left.maximum.thicknessMm, 1.5);  // the issue's
+}
+
 // Seed 10703, right: a complete tear retracted 50 mm leaves a stump two slices (5.4 mm) long,
 // capped by the gap's fluid. Two slices were meant to be enough for a capped stump, but the
 // span asked for was one and a half slice spacings, so three slices: no tendon was found and
