@@ -913,6 +913,17 @@ TEST(AnalyseHamstrings, TheWalkDownTheBoneSkipsNoSliceToATendonsFatCore) {
   EXPECT_NEAR(r.left.maximum.thicknessMm, truth.left.maximum.thicknessMm, 1.5);  // the issue's
 }
 
+// Seed 10802, right (4.5 mm slices): the walk's last section was a speck (the bone's end grazed
+// by its slice), and the grey end below it, ringed by the dark tendon beside it, took the bone
+// a slice further: the tip came out 5.5 mm off. No grey end is followed below a speck.
+TEST(AnalyseHamstrings, NoGreyEndIsFollowedBelowASpeck) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(10802, PhantomCase::Tendinopathy, PhantomCase::PartialTear), "speck",
+      truth);
+  ExpectTipsWithin(r, truth, 10.0, 3.0);
+}
+
 // Seed 10703, right: a complete tear retracted 50 mm leaves a stump two slices (5.4 mm) long,
 // capped by the gap's fluid. Two slices were meant to be enough for a capped stump, but the
 // span asked for was one and a half slice spacings, so three slices: no tendon was found and
