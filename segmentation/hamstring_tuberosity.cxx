@@ -609,8 +609,14 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   // `above`: the region of pixels neither dark nor fluid under `above` (within a pixel) that
   // holds most of `sec`. Bright marrow, grey marrow and the fat between the marrow and the
   // cortex are all in it; the dark cortex or tendon around it, and fluid, are not.
+  // Where the ischiopubic ramus still joins the section above, the end lies under its bulb
+  // (see Bulb), not under the ramus: the muscle under the ramus joined the region and drew its
+  // centre forward (12228 left: 12.3 mm off, 2.1 now; replayed on 572 sides, 62 moved by over
+  // 0.5 mm, 19 closer and 12 further by over 1 mm, the largest error 12.3 -> 8.1 mm).
   auto EndRegion = [&](int kc, const Mask& above, const Mask& sec) {
-    const Mask cand = NotDarkUnder(kc, above);
+    const Mask bulb = Bulb(above);
+    const bool hasBulb = std::find(bulb.begin(), bulb.end(), 1) != bulb.end();
+    const Mask cand = NotDarkUnder(kc, hasBulb ? bulb : above);
     std::vector<int> cl;
     const int nc = LabelSlice(cand.data(), g.nx, g.ny, cl);
     std::vector<double> held(nc + 1, 0);

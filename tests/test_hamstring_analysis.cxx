@@ -924,6 +924,19 @@ TEST(AnalyseHamstrings, NoGreyEndIsFollowedBelowASpeck) {
   ExpectTipsWithin(r, truth, 10.0, 3.0);
 }
 
+// Seed 12228, left (a complete tear): the bone's last section lay under a section above that
+// the ischiopubic ramus still joined; the tip was aimed at the centre of the end region under
+// that whole section, which took in the muscle under the ramus: 12.3 mm off, over the issue's
+// 10. The end region is taken under the section's bulb.
+TEST(AnalyseHamstrings, TheEndRegionLiesUnderTheBulbNotTheRamus) {
+  PhantomStudyTruth truth;
+  const HamstringAnalysisResult r = AnalyseGeneratedStudy(
+      EvaluationStudy(12228, PhantomCase::CompleteTear, PhantomCase::PartialTear), "bulbend",
+      truth);
+  ExpectTipsWithin(r, truth, 5.0, 10.0);
+  EXPECT_EQ(r.left.tear.type, "complete");
+}
+
 // Seed 10703, right: a complete tear retracted 50 mm leaves a stump two slices (5.4 mm) long,
 // capped by the gap's fluid. Two slices were meant to be enough for a capped stump, but the
 // span asked for was one and a half slice spacings, so three slices: no tendon was found and
