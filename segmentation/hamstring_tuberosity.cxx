@@ -265,6 +265,25 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     for (std::size_t q = 0; q < ss; ++q) opened[q] = opened[q] && sec[q];
     return LabelSlice(opened.data(), g.nx, g.ny, lab);
   };
+  // The pieces of the section `sec` on slice k that the opening of BulbPieces removed, given
+  // its bulbs `bl`: per piece its pixel count and the sum of its pixels' y (mm).
+  struct RemovedPiece {
+    double count = 0, sumY = 0;
+  };
+  auto RemovedPieces = [&](const Mask& sec, const std::vector<int>& bl, int k) {
+    Mask removed(ss);
+    for (std::size_t q = 0; q < ss; ++q) removed[q] = sec[q] && !bl[q];
+    std::vector<int> lab;
+    const int n = LabelSlice(removed.data(), g.nx, g.ny, lab);
+    std::vector<RemovedPiece> pieces(n);
+    for (std::size_t q = 0; q < ss; ++q) {
+      if (!lab[q]) continue;
+      RemovedPiece& p = pieces[lab[q] - 1];
+      p.count += 1;
+      p.sumY += g.Point(static_cast<int>(q % g.nx), static_cast<int>(q / g.nx), k)[1];
+    }
+    return pieces;
+  };
   // The largest bulb of a lowest section; empty when nothing survives (a small end).
   auto Bulb = [&](const Mask& sec) {
     std::vector<int> bl;
@@ -298,23 +317,12 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   // shaved off; see BrightTowardsTip) in front of the bulb (the ramus runs forward from the
   // tuberosity).
   auto JoinsRamus = [&](const Mask& sec, int k) {
-    const Mask bulb = Bulb(sec);
     double bulbX = 0, bulbY = 0;
-    if (!Centre(bulb, k, bulbX, bulbY)) return false;
-    std::vector<int> bl, removedLab;
+    if (!BulbCentre(sec, k, bulbX, bulbY)) return false;
+    std::vector<int> bl;
     BulbPieces(sec, bl);
-    Mask removed(ss);
-    for (std::size_t q = 0; q < ss; ++q) removed[q] = sec[q] && !bl[q];
-    const int n = LabelSlice(removed.data(), g.nx, g.ny, removedLab);
-    std::vector<double> cnt(n + 1, 0), sumY(n + 1, 0);
-    for (std::size_t q = 0; q < ss; ++q) {
-      const int t = removedLab[q];
-      if (!t) continue;
-      cnt[t] += 1;
-      sumY[t] += g.Point(static_cast<int>(q % g.nx), static_cast<int>(q / g.nx), k)[1];
-    }
-    for (int t = 1; t <= n; ++t)
-      if (cnt[t] * pixelArea >= kRamusBarMm2 * scale * scale && sumY[t] < bulbY * cnt[t])
+    for (const auto& piece : RemovedPieces(sec, bl, k))
+      if (piece.count * pixelArea >= kRamusBarMm2 * scale * scale && piece.sumY < bulbY * piece.count)
         return true;
     return false;
   };
@@ -406,12 +414,8 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
         Mask part(ss);
         for (std::size_t q = 0; q < ss; ++q) part[q] = cl[q] == c;
         nBulbs[c] = BulbPieces(part, bulbLab[c]);
-        for (std::size_t q = 0; q < ss; ++q) part[q] = part[q] && !bulbLab[c][q];
-        std::vector<int> removedLab;
-        const int nRemoved = LabelSlice(part.data(), g.nx, g.ny, removedLab);
-        std::vector<double> removedCnt(nRemoved + 1, 0);
-        for (std::size_t q = 0; q < ss; ++q) removedCnt[removedLab[q]] += removedLab[q] != 0;
-        for (int t = 1; t <= nRemoved; ++t) barCnt[c] = std::max(barCnt[c], removedCnt[t]);
+        for (const auto& piece : RemovedPieces(part, bulbLab[c], kb))
+          barCnt[c] = std::max(barCnt[c], piece.count);
       }
       const std::vector<int>& bl = bulbLab[c];
       const int nb = nBulbs[c];
