@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <tuple>
@@ -284,10 +285,8 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     }
     return pieces;
   };
-  // The largest bulb of a lowest section; empty when nothing survives (a small end).
-  auto Bulb = [&](const Mask& sec) {
-    std::vector<int> bl;
-    const int nb = BulbPieces(sec, bl);
+  // The largest of the bulbs `bl` (nb of them, see BulbPieces); empty when there is none.
+  auto LargestBulb = [&](const std::vector<int>& bl, int nb) {
     std::vector<double> cnt(nb + 1, 0);
     for (std::size_t q = 0; q < ss; ++q) cnt[bl[q]] += bl[q] != 0;
     const int big =
@@ -295,6 +294,12 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
     Mask out(ss);
     for (std::size_t q = 0; q < ss; ++q) out[q] = big && bl[q] == big;
     return out;
+  };
+  // The largest bulb of a lowest section; empty when nothing survives (a small end).
+  auto Bulb = [&](const Mask& sec) {
+    std::vector<int> bl;
+    const int nb = BulbPieces(sec, bl);
+    return LargestBulb(bl, nb);
   };
   // The in-plane centre (x, y) of the region `m` on slice k; false when it is empty.
   auto Centre = [&](const Mask& m, int k, double& x, double& y) {
@@ -312,19 +317,20 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   auto BulbCentre = [&](const Mask& sec, int k, double& x, double& y) {
     return Centre(Bulb(sec), k, x, y);
   };
-  // Whether the ischiopubic ramus still joins the section `sec` on slice k: the opening that
-  // leaves its bulb removed a piece of the ramus's size (a bar, not the rim of a slim section
-  // shaved off; see BrightTowardsTip) in front of the bulb (the ramus runs forward from the
-  // tuberosity).
-  auto JoinsRamus = [&](const Mask& sec, int k) {
-    double bulbX = 0, bulbY = 0;
-    if (!BulbCentre(sec, k, bulbX, bulbY)) return false;
+  // The bulb of the section `sec` on slice k where the ischiopubic ramus still joins it: the
+  // opening that leaves the bulb removed a piece of the ramus's size (a bar, not the rim of a
+  // slim section shaved off; see BrightTowardsTip) in front of the bulb (the ramus runs forward
+  // from the tuberosity). None where no ramus joins it.
+  auto BulbBesideRamus = [&](const Mask& sec, int k) -> std::optional<Mask> {
     std::vector<int> bl;
-    BulbPieces(sec, bl);
+    const int nb = BulbPieces(sec, bl);
+    Mask bulb = LargestBulb(bl, nb);
+    double bulbX = 0, bulbY = 0;
+    if (!Centre(bulb, k, bulbX, bulbY)) return std::nullopt;
+    const double minBar = kRamusBarMm2 * scale * scale;
     for (const auto& piece : RemovedPieces(sec, bl, k))
-      if (piece.count * pixelArea >= kRamusBarMm2 * scale * scale && piece.sumY < bulbY * piece.count)
-        return true;
-    return false;
+      if (piece.count * pixelArea >= minBar && piece.sumY < bulbY * piece.count) return bulb;
+    return std::nullopt;
   };
   // The marrow of the slice below (kb) that continues the bone section `cur` towards its tip.
   // There the slice cuts the curved cortex obliquely: the cortex turns grey and the marrow may
@@ -638,7 +644,7 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   // `above`: the region of pixels neither dark nor fluid under `above` (within a pixel) that
   // holds most of `sec`. Bright marrow, grey marrow and the fat between the marrow and the
   // cortex are all in it; the dark cortex or tendon around it, and fluid, are not.
-  // Where the ischiopubic ramus still joins the section above (see JoinsRamus), the end lies
+  // Where the ischiopubic ramus still joins the section above (see BulbBesideRamus), the end lies
   // under its bulb (see Bulb), not under the ramus: the muscle under the ramus joined the
   // region and drew its centre forward (12228 left: 12.3 mm off, 2.1 now). Replayed on 572
   // sides: 13 moved by over 0.5 mm; 3 closer by over 1 mm (12228 left, 11812 left 8.1 -> 1.5,
@@ -646,7 +652,8 @@ TuberosityResult FindIschialTuberosities(const HamstringAnalysisInput& input,
   // 12.3 -> 8.0. Taken under the bulb of every section above, whether a ramus joins it or not,
   // 62 moved and 10028 left went 2.8 -> 5.6 mm (the opening shaved the back of a small section).
   auto EndRegion = [&](int kc, int kAbove, const Mask& above, const Mask& sec) {
-    const Mask cand = NotDarkUnder(kc, JoinsRamus(above, kAbove) ? Bulb(above) : above);
+    const std::optional<Mask> bulb = BulbBesideRamus(above, kAbove);
+    const Mask cand = NotDarkUnder(kc, bulb ? *bulb : above);
     std::vector<int> cl;
     const int nc = LabelSlice(cand.data(), g.nx, g.ny, cl);
     std::vector<double> held(nc + 1, 0);
